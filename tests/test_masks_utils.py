@@ -1,0 +1,78 @@
+"""Masks, converters between conventions, seeding and device choice."""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+
+import xattn
+
+
+def test_padding_mask_marks_real_tokens():
+    m = xattn.padding_mask([3, 1, 0], max_len=4)
+    expected = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0]], dtype=torch.bool)
+    assert torch.equal(m, expected)
+    assert xattn.padding_mask(torch.tensor([2, 5])).shape == (2, 5)
+
+
+def test_causal_mask_is_lower_triangular():
+    m = xattn.causal_mask(4)
+    assert m.dtype == torch.bool
+    for i in range(4):
+        for j in range(4):
+            assert bool(m[i, j]) == (j <= i)
+
+
+def test_converters_agree_on_one_padding_pattern():
+    ours = xattn.padding_mask([2, 3], 3)  # True = attend
+    kpm = ~ours  # nn.MultiheadAttention: True = ignore
+    hf = ours.long()  # Hugging Face: 1 = attend
+    additive = torch.zeros(2, 3).masked_fill(~ours, float("-inf"))
+    assert torch.equal(xattn.from_key_padding_mask(kpm), ours)
+    assert torch.equal(xattn.to_key_padding_mask(ours), kpm)
+    assert torch.equal(xattn.from_hf_attention_mask(hf), ours)
+    assert torch.equal(xattn.from_additive_mask(additive), ours)
+
+
+def test_converted_mask_gives_same_output_as_multihead_attention_convention():
+    """Feeding nn.MultiheadAttention's key_padding_mask through the converter reproduces it."""
+    torch.manual_seed(0)
+    mha = torch.nn.MultiheadAttention(8, 1, batch_first=True, bias=False)
+    x, mem = torch.randn(2, 3, 8), torch.randn(2, 5, 8)
+    kpm = ~xattn.padding_mask([5, 2], 5)
+    ref, ref_w = mha(x, mem, mem, key_padding_mask=kpm)
+    wq, wk, wv = mha.in_proj_weight.chunk(3)
+    keep = xattn.from_key_padding_mask(kpm)[:, None, :]
+    out, w = xattn.attention(x @ wq.T, mem @ wk.T, mem @ wv.T, keep)
+    torch.testing.assert_close(out @ mha.out_proj.weight.T, ref)
+    torch.testing.assert_close(w, ref_w)
+
+
+def test_seed_everything_repeats_every_generator():
+    def draw():
+        return random.random(), np.random.rand(), torch.rand(1).item()
+
+    xattn.seed_everything(7)
+    a = draw()
+    xattn.seed_everything(7)
+    assert draw() == a
+
+
+def test_get_device_defaults_and_override(monkeypatch):
+    monkeypatch.delenv("XATTN_DEVICE", raising=False)
+    expected = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
+    assert xattn.get_device().type == expected
+    assert xattn.get_device("cpu") == torch.device("cpu")
+    monkeypatch.setenv("XATTN_DEVICE", "cpu")
+    assert xattn.get_device() == torch.device("cpu")
+
+
+def test_autocast_dtype_is_none_on_cpu():
+    assert xattn.autocast_dtype(torch.device("cpu")) is None
+
+
+@pytest.mark.parametrize("bad", [1.5, "3", True])
+def test_seed_must_be_an_int(bad):
+    with pytest.raises(ValueError, match="seed must be an int"):
+        xattn.seed_everything(bad)

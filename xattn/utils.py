@@ -1,0 +1,67 @@
+"""Reproducibility and device choice."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+
+import numpy as np
+import torch
+
+__all__ = ["seed_everything", "get_device", "autocast_dtype"]
+
+log = logging.getLogger("xattn")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch (every device) so a run can be repeated."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an int in [0, 2**32), got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device
+    os.environ["PYTHONHASHSEED"] = str(seed)
+
+
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def get_device(name: str | torch.device | None = None) -> torch.device:
+    """The device to compute on: the one named, else CUDA, then Apple MPS, then CPU.
+
+    The environment variable ``XATTN_DEVICE`` (e.g. ``cpu``) overrides the
+    automatic choice, which lets a GPU machine reproduce the CPU outputs.
+    """
+    name = name if name is not None else os.environ.get("XATTN_DEVICE") or None
+    if name is None:
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if _mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"unknown device {name!r}: use 'cpu', 'cuda', 'cuda:N' or 'mps'") from e
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} asked for, but CUDA is not available here; use 'cpu'")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"device {name!r} asked for, but only {torch.cuda.device_count()} CUDA devices exist")
+    if device.type == "mps" and not _mps_available():
+        raise ValueError(f"device {name!r} asked for, but Apple MPS is not available here; use 'cpu'")
+    return device
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The low-precision dtype to autocast to on this device, or None to stay in float32.
+
+    bfloat16 on CUDA devices that support it (it needs no loss scaling); float32
+    elsewhere: CPU autocast is slower than float32 on most laptops, and MPS
+    autocast is still incomplete.
+    """
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
