@@ -1,0 +1,152 @@
+"""A function built in a notebook and shipped in xattn is the same code in both places.
+
+Both sides are parsed and compared as syntax trees, so formatting and comments
+may differ but any change of code does not. Docstrings are left out of the
+comparison: a notebook explains in its prose what the package's docstring says.
+A deliberately simplified teaching version must carry a different name.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import json
+import pkgutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import xattn
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "chapters").glob("*.ipynb"))
+
+# What each chapter builds in the open and the package ships. The drift test also
+# checks every other same-named pair it finds; this list makes sure the chapters
+# keep building what they promise.
+BUILT_IN = {
+    "01_two_sequences": {"padding_mask"},
+}
+
+
+def _strip_docstring(node: ast.AST) -> ast.AST:
+    for n in ast.walk(node):
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            body = n.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+                if isinstance(body[0].value.value, str):
+                    n.body = body[1:] or [ast.Pass()]
+    return node
+
+
+def normalize(node: ast.AST) -> str:
+    """A dump of the tree without docstrings or positions: equal dumps mean equal code."""
+    return ast.dump(_strip_docstring(node), include_attributes=False)
+
+
+def package_definitions() -> dict[str, tuple[str, ast.AST]]:
+    """Every public top-level function and class of every xattn module."""
+    found: dict[str, tuple[str, ast.AST]] = {}
+    for info in pkgutil.iter_modules(xattn.__path__, "xattn."):
+        module = importlib.import_module(info.name)
+        tree = ast.parse(inspect.getsource(module))
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+                found[node.name] = (info.name, node)
+    return found
+
+
+def notebook_definitions(path: Path) -> dict[str, ast.AST]:
+    """Top-level functions and classes defined in a notebook's code cells (the last definition wins)."""
+    found: dict[str, ast.AST] = {}
+    for cell in json.loads(path.read_text())["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        source = "".join(cell["source"])
+        # IPython magics and shell escapes are not Python.
+        lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
+        tree = ast.parse(textwrap.dedent("\n".join(lines)))
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                found[node.name] = node
+    return found
+
+
+PACKAGE = package_definitions()
+PAIRS = [
+    (nb.stem, name)
+    for nb in NOTEBOOKS
+    for name in notebook_definitions(nb)
+    if name in PACKAGE
+]
+
+
+def test_chapters_build_what_they_promise():
+    present = {(stem, name) for stem, name in PAIRS}
+    for stem, names in BUILT_IN.items():
+        for name in names:
+            assert (stem, name) in present, f"{stem} should define {name} in the open (and xattn ship it)"
+
+
+@pytest.mark.parametrize("stem, name", PAIRS, ids=[f"{s}:{n}" for s, n in PAIRS])
+def test_notebook_definition_is_the_package_code(stem, name):
+    nb_node = notebook_definitions(ROOT / "chapters" / f"{stem}.ipynb")[name]
+    module, pkg_node = PACKAGE[name]
+    assert normalize(nb_node) == normalize(pkg_node), (
+        f"{name} in chapters/{stem}.ipynb differs from {module}.{name}; "
+        "change both together, or rename the notebook's teaching version"
+    )
+
+
+class _OneTokenChange(ast.NodeTransformer):
+    """Changes the n-th name, number or operator of a tree, and nothing else."""
+
+    def __init__(self, target: int):
+        self.target, self.seen = target, -1
+
+    def _hit(self) -> bool:
+        self.seen += 1
+        return self.seen == self.target
+
+    def visit_Name(self, node):
+        return ast.copy_location(ast.Name(id=node.id + "_", ctx=node.ctx), node) if self._hit() else node
+
+    def visit_Constant(self, node):
+        if isinstance(node.value, (int, float)) and not isinstance(node.value, bool) and self._hit():
+            return ast.copy_location(ast.Constant(value=node.value + 1), node)
+        return node
+
+    def visit_Compare(self, node):
+        self.generic_visit(node)
+        if self._hit():
+            swap = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}
+            node.ops = [swap.get(type(op), ast.Is)() for op in node.ops]
+        return node
+
+
+@pytest.mark.parametrize("stem, name", PAIRS[:8], ids=[f"{s}:{n}" for s, n in PAIRS[:8]])
+def test_a_one_token_change_on_either_side_is_caught(stem, name):
+    import copy
+
+    nb_node = notebook_definitions(ROOT / "chapters" / f"{stem}.ipynb")[name]
+    pkg_node = PACKAGE[name][1]
+    n_changed = 0
+    for target in range(0, 40, 3):
+        for side in (nb_node, pkg_node):
+            mutated = _OneTokenChange(target).visit(copy.deepcopy(side))
+            changed = ast.unparse(mutated) != ast.unparse(side)
+            if changed:
+                n_changed += 1
+                other = pkg_node if side is nb_node else nb_node
+                assert normalize(mutated) != normalize(other), f"mutation {target} of {name} went unnoticed"
+    assert n_changed >= 4, f"too few mutations of {name} were tried ({n_changed})"
+
+
+def test_docstrings_alone_do_not_count():
+    a = ast.parse('def f(x):\n    """One text."""\n    return x + 1').body[0]
+    b = ast.parse('def f(x):\n    """Another text."""\n    return x + 1').body[0]
+    c = ast.parse('def f(x):\n    """One text."""\n    return x + 2').body[0]
+    assert normalize(a) == normalize(b)
+    assert normalize(a) != normalize(c)
