@@ -5,6 +5,17 @@ follow import it from here. Masks are bool, True = may attend.
 """
 
 from xattn.attention import aggregate, attention, attention_scores, masked_softmax
+from xattn.blocks import (
+    DecoderBlock,
+    EncoderBlock,
+    FeedForward,
+    LearnedPositionalEncoding,
+    SinusoidalPositionalEncoding,
+    sinusoidal_positions,
+)
+from xattn.convert import load_torch_multihead_attention, load_torch_transformer
+from xattn.counting import attention_flops, attention_parameter_count, count_parameters, transformer_parameter_count
+from xattn.layers import CrossAttention, MultiHeadCrossAttention, merge_heads, split_heads
 from xattn.masks import (
     causal_mask,
     from_additive_mask,
@@ -14,12 +25,33 @@ from xattn.masks import (
     to_key_padding_mask,
 )
 from xattn.plotting import plot_attention, plot_attention_grid
+from xattn.model import Decoder, Encoder, Seq2Seq, Seq2SeqConfig
 from xattn.utils import autocast_dtype, get_device, seed_everything
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CrossAttention",
+    "Decoder",
+    "DecoderBlock",
+    "Encoder",
+    "EncoderBlock",
+    "FeedForward",
+    "LearnedPositionalEncoding",
+    "MultiHeadCrossAttention",
+    "Seq2Seq",
+    "Seq2SeqConfig",
+    "SinusoidalPositionalEncoding",
     "aggregate",
+    "attention_flops",
+    "attention_parameter_count",
+    "count_parameters",
+    "load_torch_multihead_attention",
+    "load_torch_transformer",
+    "merge_heads",
+    "sinusoidal_positions",
+    "split_heads",
+    "transformer_parameter_count",
     "attention",
     "attention_scores",
     "autocast_dtype",

@@ -19,6 +19,9 @@ __all__ = [
     "check_mask",
     "check_qkv",
     "check_scale",
+    "check_stream",
+    "check_memory_mask",
+    "check_attn_mask",
 ]
 
 
@@ -142,3 +145,42 @@ def check_scale(scale: float | None) -> None:
         return
     if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (0 < scale < float("inf")):
         raise ValueError(f"scale must be a positive finite number or None (meaning 1/sqrt(D)), got {scale!r}")
+
+
+def check_stream(name: str, t: torch.Tensor, d_model: int) -> None:
+    """A (B, L, D) float tensor whose width is the module's d_model."""
+    check_floating(name, t)
+    if t.dim() != 3 or t.shape[-1] != d_model:
+        raise ValueError(f"{name} must be (B, L, {d_model}) for d_model={d_model}, got {name} {fmt_shape(t)}")
+
+
+def check_memory_mask(memory_mask: torch.Tensor | None, memory_shape: tuple[int, ...]) -> None:
+    """A bool key padding mask (B, Lk), True = may attend, for a memory of ``memory_shape``."""
+    if memory_mask is None:
+        return
+    b, lk = memory_shape[0], memory_shape[1]
+    if not isinstance(memory_mask, torch.Tensor) or memory_mask.dtype != torch.bool:
+        got = memory_mask.dtype if isinstance(memory_mask, torch.Tensor) else type(memory_mask).__name__
+        raise ValueError(
+            f"memory_mask must be a bool tensor (B, Lk) with True = may attend, got {got}; "
+            "from nn.MultiheadAttention's key_padding_mask use ~mask"
+        )
+    if tuple(memory_mask.shape) != (b, lk):
+        raise ValueError(
+            f"memory_mask must be (B, Lk) = {fmt_shape((b, lk))} to match memory {fmt_shape(memory_shape)}, "
+            f"got memory_mask {fmt_shape(memory_mask)}"
+        )
+
+
+def check_attn_mask(attn_mask: torch.Tensor | None, b: int, lq: int, lk: int) -> None:
+    """A bool structural mask (Lq, Lk) or (B, Lq, Lk), True = may attend."""
+    if attn_mask is None:
+        return
+    if not isinstance(attn_mask, torch.Tensor) or attn_mask.dtype != torch.bool:
+        got = attn_mask.dtype if isinstance(attn_mask, torch.Tensor) else type(attn_mask).__name__
+        raise ValueError(f"attn_mask must be a bool tensor with True = may attend, got {got}")
+    if tuple(attn_mask.shape) not in ((lq, lk), (b, lq, lk)):
+        raise ValueError(
+            f"attn_mask must be (Lq, Lk) = {fmt_shape((lq, lk))} or (B, Lq, Lk) = {fmt_shape((b, lq, lk))}, "
+            f"got attn_mask {fmt_shape(attn_mask)}"
+        )

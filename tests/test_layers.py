@@ -1,0 +1,137 @@
+"""Attention layers: head bookkeeping, equality with nn.MultiheadAttention, the fast path."""
+
+import hypothesis.strategies as st
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given
+from torch import nn
+
+import xattn
+from xattn import CrossAttention, MultiHeadCrossAttention, merge_heads, split_heads
+
+
+def make_pair(d_model=16, n_heads=4, bias=True, seed=0, dtype=torch.float32):
+    torch.manual_seed(seed)
+    mha = nn.MultiheadAttention(d_model, n_heads, batch_first=True, bias=bias).to(dtype)
+    ours = MultiHeadCrossAttention(d_model, n_heads, bias=bias).to(dtype)
+    xattn.load_torch_multihead_attention(ours, mha)
+    return ours, mha
+
+
+@given(st.integers(1, 3), st.integers(1, 6), st.sampled_from([(8, 1), (8, 2), (12, 3), (16, 4)]))
+def test_split_and_merge_round_trip(b, length, dims):
+    d, h = dims
+    x = torch.randn(b, length, d)
+    heads = split_heads(x, h)
+    assert heads.shape == (b, h, length, d // h)
+    assert torch.equal(merge_heads(heads), x)
+    # head i holds features [i * Dh, (i + 1) * Dh)
+    dh = d // h
+    for i in range(h):
+        assert torch.equal(heads[:, i], x[..., i * dh : (i + 1) * dh])
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("n_heads", [1, 2, 4])
+def test_equal_to_torch_multihead_attention(bias, n_heads):
+    ours, mha = make_pair(16, n_heads, bias)
+    x, memory = torch.randn(3, 5, 16), torch.randn(3, 9, 16)
+    keep = xattn.padding_mask([9, 4, 1], 9)  # (B, Lk), True = attend
+    ref, ref_w = mha(x, memory, memory, key_padding_mask=~keep, average_attn_weights=False)
+    out, w = ours(x, memory, keep, need_weights=True)
+    torch.testing.assert_close(out, ref)
+    torch.testing.assert_close(w, ref_w)
+    # and with the fast path
+    ours.fast = True
+    torch.testing.assert_close(ours(x, memory, keep)[0], ref)
+
+
+def test_equal_to_torch_with_a_causal_self_attention_mask():
+    ours, mha = make_pair(16, 2)
+    x = torch.randn(2, 6, 16)
+    causal = xattn.causal_mask(6)
+    ref, _ = mha(x, x, x, attn_mask=~causal)  # nn: True = not allowed
+    out, _ = ours(x, x, attn_mask=causal)
+    torch.testing.assert_close(out, ref)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+def test_fast_path_gives_the_same_result_and_gradients(dtype):
+    torch.manual_seed(1)
+    layer = MultiHeadCrossAttention(32, 4).to(dtype)
+    x, memory = torch.randn(2, 7, 32, dtype=dtype), torch.randn(2, 11, 32, dtype=dtype)
+    keep = xattn.padding_mask([11, 3], 11)
+    causalish = torch.rand(2, 7, 11) < 0.8
+    grads = []
+    for fast in (False, True):
+        layer.fast = fast
+        layer.zero_grad()
+        out, _ = layer(x, memory, keep, causalish)
+        out.square().sum().backward()
+        grads.append((out.detach(), layer.q_proj.weight.grad.clone()))
+    tol = dict(atol=1e-5, rtol=1e-5) if dtype == torch.float32 else dict(atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(grads[0][0], grads[1][0], **tol)
+    torch.testing.assert_close(grads[0][1], grads[1][1], **tol)
+
+
+def test_fully_padded_item_stays_finite_unlike_torch():
+    ours, mha = make_pair(16, 4)
+    x, memory = torch.randn(2, 3, 16), torch.randn(2, 4, 16)
+    keep = torch.ones(2, 4, dtype=torch.bool)
+    keep[1] = False
+    ref, _ = mha(x, memory, memory, key_padding_mask=~keep)  # need_weights=True by default
+    assert torch.isnan(ref[1]).all(), "PyTorch's need_weights path gives NaN here (if this fails, PyTorch changed)"
+    out, w = ours(x, memory, keep, need_weights=True)
+    assert torch.isfinite(out).all() and (w[1] == 0).all()
+    torch.testing.assert_close(out[1], ours.out_proj.bias.expand(3, 16))  # zero attention output, then out_proj
+    torch.testing.assert_close(out[0], ref[0])
+
+
+def test_precomputed_keys_and_values_match():
+    torch.manual_seed(2)
+    layer = MultiHeadCrossAttention(16, 4)
+    x, memory = torch.randn(2, 3, 16), torch.randn(2, 5, 16)
+    keep = xattn.padding_mask([5, 2], 5)
+    out, _ = layer(x, memory, keep)
+    out_kv, _ = layer(x, memory_mask=keep, kv=layer.project_kv(memory))
+    assert torch.equal(out, out_kv)
+
+
+def test_single_head_module_is_attention_on_projections():
+    torch.manual_seed(3)
+    layer = CrossAttention(8, d_head=6)
+    x, memory = torch.randn(2, 3, 8), torch.randn(2, 4, 8)
+    keep = xattn.padding_mask([4, 2], 4)
+    out, w = layer(x, memory, keep)
+    ref, ref_w = xattn.attention(layer.q_proj(x), layer.k_proj(memory), layer.v_proj(memory), keep[:, None, :])
+    assert out.shape == (2, 3, 6) and w.shape == (2, 3, 4)
+    assert torch.equal(out, ref) and torch.equal(w, ref_w)
+    assert (w[1, :, 2:] == 0).all()
+
+
+def test_dropout_only_while_training():
+    torch.manual_seed(4)
+    layer = MultiHeadCrossAttention(16, 4, dropout=0.5)
+    x, memory = torch.randn(2, 3, 16), torch.randn(2, 5, 16)
+    layer.eval()
+    a, b = layer(x, memory)[0], layer(x, memory)[0]
+    assert torch.equal(a, b)
+    layer.train()
+    assert not torch.equal(layer(x, memory)[0], layer(x, memory)[0])
+
+
+def test_sdpa_fast_path_is_used(monkeypatch):
+    calls = []
+    real = F.scaled_dot_product_attention
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(F, "scaled_dot_product_attention", spy)
+    layer = MultiHeadCrossAttention(16, 4, fast=True)
+    layer(torch.randn(1, 2, 16), torch.randn(1, 3, 16))
+    assert calls == [1]
+    layer(torch.randn(1, 2, 16), torch.randn(1, 3, 16), need_weights=True)  # weights need the explicit path
+    assert calls == [1]

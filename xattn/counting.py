@@ -1,0 +1,98 @@
+"""Counting parameters and floating-point operations.
+
+The formulas here are checked against instantiated modules in the tests and in
+chapters 6 and 7, so the arithmetic in the prose cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+__all__ = ["count_parameters", "attention_parameter_count", "attention_flops", "transformer_parameter_count"]
+
+
+def count_parameters(model: nn.Module) -> dict[str, int]:
+    """Parameters per top-level component of ``model``, and ``"total"``.
+
+    A parameter shared between components (tied embeddings) is counted once,
+    under the first component that holds it; a component whose parameters were
+    all counted before shows 0. Components without parameters are left out.
+    """
+    counts: dict[str, int] = {}
+    seen: set[int] = set()
+    for name, child in model.named_children():
+        if next(child.parameters(), None) is None:
+            continue  # dropout, fixed positional tables: nothing to count
+        n = 0
+        for p in child.parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                n += p.numel()
+        counts[name] = n
+    own = sum(p.numel() for p in model.parameters(recurse=False) if id(p) not in seen)
+    if own:
+        counts["(own)"] = own
+    counts["total"] = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+    return counts
+
+
+def attention_parameter_count(d_model: int, bias: bool = True) -> int:
+    """Parameters of one multi-head attention layer: four D x D projections (and biases).
+
+    The number of heads does not appear: heads split D, they do not add weights.
+    """
+    return 4 * d_model * d_model + (4 * d_model if bias else 0)
+
+
+def attention_flops(batch: int, len_q: int, len_k: int, d_model: int) -> dict[str, int]:
+    """Floating-point operations of one multi-head attention forward pass (a multiply-add is 2).
+
+    Only the matrix products are counted; softmax and masking are O(B H Lq Lk)
+    and small beside them. The number of heads cancels here too.
+    """
+    counts = {
+        "q_proj": 2 * batch * len_q * d_model * d_model,
+        "k_proj": 2 * batch * len_k * d_model * d_model,
+        "v_proj": 2 * batch * len_k * d_model * d_model,
+        "scores": 2 * batch * len_q * len_k * d_model,
+        "aggregate": 2 * batch * len_q * len_k * d_model,
+        "out_proj": 2 * batch * len_q * d_model * d_model,
+    }
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def transformer_parameter_count(
+    d_model: int,
+    d_ff: int,
+    n_layers: int,
+    n_decoder_layers: int | None = None,
+    src_vocab: int = 0,
+    tgt_vocab: int = 0,
+    shared_vocab: bool = False,
+    tie_output: bool = True,
+    final_norms: bool = True,
+) -> dict[str, int]:
+    """Parameters of an encoder–decoder Transformer, by component, from its sizes alone.
+
+    Args:
+        d_model, d_ff: widths of the model and of the feed-forward layer.
+        n_layers, n_decoder_layers: encoder and decoder layers (decoder default: same).
+        src_vocab, tgt_vocab: vocabulary sizes (0: no embeddings, as in nn.Transformer).
+        shared_vocab: one embedding table for source and target (the paper's setup).
+        tie_output: the output layer reuses the target embedding (the paper's setup).
+        final_norms: a layer norm after each stack (nn.Transformer and xattn have them).
+    """
+    n_decoder_layers = n_layers if n_decoder_layers is None else n_decoder_layers
+    attn = attention_parameter_count(d_model)
+    ff = d_model * d_ff + d_ff + d_ff * d_model + d_model
+    norm = 2 * d_model
+    counts = {
+        "src_embed": src_vocab * d_model,
+        "tgt_embed": 0 if shared_vocab else tgt_vocab * d_model,
+        "encoder": n_layers * (attn + ff + 2 * norm) + (norm if final_norms else 0),
+        "decoder": n_decoder_layers * (2 * attn + ff + 3 * norm) + (norm if final_norms else 0),
+        "generator": 0 if tie_output else d_model * (tgt_vocab or src_vocab),
+    }
+    counts["total"] = sum(counts.values())
+    return counts

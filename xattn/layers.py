@@ -1,0 +1,199 @@
+"""Attention layers with learned projections: one head, then many.
+
+Index legend (the notation page's symbols):
+    b batch (B), h head (H), q query position (Lq), k key position (Lk),
+    d feature within a head (Dh = D // H).
+
+``x`` is the query-side stream (B, Lq, D); ``memory`` supplies keys and values
+(B, Lk, D). Masks are bool, True = may attend: ``memory_mask`` marks the real
+keys (B, Lk); ``attn_mask`` is a structural mask over (query, key) pairs, such
+as the causal mask of a decoder's self-attention, (Lq, Lk) or (B, Lq, Lk).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from xattn.attention import aggregate, attention, attention_scores, masked_softmax
+from xattn.checks import check_attn_mask, check_memory_mask, check_stream, fmt_shape
+
+__all__ = ["split_heads", "merge_heads", "combine_masks", "CrossAttention", "MultiHeadCrossAttention"]
+
+
+def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """Cut the feature axis into ``n_heads`` slices of width Dh and give each its own axis.
+
+    Shapes:
+        x (B, L, D) -> (B, H, L, Dh)
+    """
+    if x.dim() != 3:
+        raise ValueError(f"x must be (B, L, D), got x {fmt_shape(x)}")
+    b, length, d = x.shape
+    if d % n_heads:
+        raise ValueError(f"the width {d} of x {fmt_shape(x)} is not divisible by n_heads={n_heads}")
+    return x.view(b, length, n_heads, d // n_heads).transpose(1, 2)  # (B, H, L, Dh)
+
+
+def merge_heads(x: torch.Tensor) -> torch.Tensor:
+    """Undo :func:`split_heads`: put the heads side by side again.
+
+    Shapes:
+        x (B, H, L, Dh) -> (B, L, H * Dh)
+    """
+    if x.dim() != 4:
+        raise ValueError(f"x must be (B, H, L, Dh), got x {fmt_shape(x)}")
+    b, h, length, dh = x.shape
+    return x.transpose(1, 2).reshape(b, length, h * dh)  # (B, L, D)
+
+
+def combine_masks(
+    memory_mask: torch.Tensor | None, attn_mask: torch.Tensor | None, n_dims: int
+) -> torch.Tensor | None:
+    """Merge a key padding mask (B, Lk) and a structural mask into one mask of ``n_dims`` dims.
+
+    With ``n_dims=3`` the result broadcasts to (B, Lq, Lk); with 4 to (B, H, Lq, Lk).
+    """
+    mask = None
+    if memory_mask is not None:
+        mask = memory_mask[:, None, :]  # (B, 1, Lk)
+    if attn_mask is not None:
+        structural = attn_mask if attn_mask.dim() == 3 else attn_mask[None]  # (B | 1, Lq, Lk)
+        mask = structural if mask is None else mask & structural
+    if mask is not None and n_dims == 4:
+        mask = mask[:, None]  # (B, 1, Lq | 1, Lk)
+    return mask
+
+
+class CrossAttention(nn.Module):
+    """Single-head cross-attention with learned query, key and value projections.
+
+    Args:
+        d_model: width D of ``x`` and ``memory``.
+        d_head: width of queries, keys and values; default D.
+        bias: whether the projections have a bias.
+
+    Shapes:
+        x (B, Lq, D), memory (B, Lk, D), memory_mask (B, Lk)
+        -> out (B, Lq, d_head), weights (B, Lq, Lk)
+    """
+
+    def __init__(self, d_model: int, d_head: int | None = None, bias: bool = True):
+        super().__init__()
+        d_head = d_model if d_head is None else d_head
+        for name, value in (("d_model", d_model), ("d_head", d_head)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        self.d_model, self.d_head = d_model, d_head
+        self.q_proj = nn.Linear(d_model, d_head, bias=bias)
+        self.k_proj = nn.Linear(d_model, d_head, bias=bias)
+        self.v_proj = nn.Linear(d_model, d_head, bias=bias)
+
+    def forward(
+        self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        check_stream("x", x, self.d_model)
+        check_stream("memory", memory, self.d_model)
+        if x.shape[0] != memory.shape[0]:
+            raise ValueError(f"x and memory must share the batch size: x {fmt_shape(x)} vs memory {fmt_shape(memory)}")
+        check_memory_mask(memory_mask, tuple(memory.shape))
+        q, k, v = self.q_proj(x), self.k_proj(memory), self.v_proj(memory)  # (B, L, d_head)
+        mask = None if memory_mask is None else memory_mask[:, None, :]  # (B, 1, Lk)
+        return attention(q, k, v, mask)  # (B, Lq, d_head), (B, Lq, Lk)
+
+
+class MultiHeadCrossAttention(nn.Module):
+    """Multi-head cross-attention: project, split into heads, attend, merge, project.
+
+    The same module serves self-attention: pass ``x`` as the memory too.
+
+    Args:
+        d_model: width D of ``x`` and ``memory``.
+        n_heads: number of heads H; D must be divisible by H.
+        dropout: dropout on the attention weights while training.
+        bias: whether the four projections have biases.
+        fast: compute attention with ``F.scaled_dot_product_attention`` (same
+            result, fused kernels); the from-scratch path built from
+            :func:`xattn.attention_scores`, :func:`xattn.masked_softmax` and
+            :func:`xattn.aggregate` is used whenever weights are requested.
+
+    Shapes:
+        x (B, Lq, D), memory (B, Lk, D), memory_mask (B, Lk),
+        attn_mask (Lq, Lk) or (B, Lq, Lk) -> out (B, Lq, D), weights (B, H, Lq, Lk)
+    """
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True, fast: bool = False):
+        super().__init__()
+        for name, value in (("d_model", d_model), ("n_heads", n_heads)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if d_model % n_heads:
+            raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads} (each head gets D / H features)")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        self.d_model, self.n_heads, self.d_head = d_model, n_heads, d_model // n_heads
+        self.dropout, self.fast = dropout, fast
+        self.q_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.k_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.v_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)
+
+    def project_kv(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keys and values of the memory, split into heads; a decoder computes them once per sentence.
+
+        Shapes:
+            memory (B, Lk, D) -> k, v (B, H, Lk, Dh)
+        """
+        check_stream("memory", memory, self.d_model)
+        k = split_heads(self.k_proj(memory), self.n_heads)  # (B, H, Lk, Dh)
+        v = split_heads(self.v_proj(memory), self.n_heads)  # (B, H, Lk, Dh)
+        return k, v
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        memory: torch.Tensor | None = None,
+        memory_mask: torch.Tensor | None = None,
+        attn_mask: torch.Tensor | None = None,
+        *,
+        kv: tuple[torch.Tensor, torch.Tensor] | None = None,
+        need_weights: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Attend from ``x`` to ``memory`` (or to keys and values already projected, ``kv``).
+
+        Returns:
+            ``(out, weights)``; weights are None unless ``need_weights``.
+        """
+        check_stream("x", x, self.d_model)
+        if (memory is None) == (kv is None):
+            raise ValueError("pass exactly one of memory (B, Lk, D) and kv=(k, v) from project_kv")
+        if kv is not None:
+            k, v = kv
+            expected = (x.shape[0], self.n_heads, k.shape[2] if k.dim() == 4 else -1, self.d_head)
+            for name, t in (("k", k), ("v", v)):
+                if tuple(t.shape) != expected:
+                    raise ValueError(f"kv {name} must be (B, H, Lk, Dh) = {fmt_shape(expected)}, got {fmt_shape(t)}")
+            memory_shape = (k.shape[0], k.shape[2], self.d_model)
+        else:
+            check_stream("memory", memory, self.d_model)
+            if memory.shape[0] != x.shape[0]:
+                raise ValueError(
+                    f"x and memory must share the batch size: x {fmt_shape(x)} vs memory {fmt_shape(memory)}"
+                )
+            memory_shape = tuple(memory.shape)
+            k, v = self.project_kv(memory)  # (B, H, Lk, Dh)
+        check_memory_mask(memory_mask, memory_shape)
+        check_attn_mask(attn_mask, x.shape[0], x.shape[1], memory_shape[1])
+
+        q = split_heads(self.q_proj(x), self.n_heads)  # (B, H, Lq, Dh)
+        mask = combine_masks(memory_mask, attn_mask, 4)  # (B, 1, Lq | 1, Lk)
+        dropout = self.dropout if self.training else 0.0
+        weights = None
+        if self.fast and not need_weights:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)  # (B, H, Lq, Dh)
+        else:
+            weights = masked_softmax(attention_scores(q, k), mask)  # (B, H, Lq, Lk)
+            out = aggregate(F.dropout(weights, dropout, self.training) if dropout else weights, v)
+        out = self.out_proj(merge_heads(out))  # (B, Lq, D)
+        return out, weights
