@@ -1,6 +1,14 @@
-"""Shared test settings: a non-interactive plotting backend and hypothesis profiles."""
+"""Shared test settings: one thread per process, a non-interactive plotting backend, hypothesis profiles."""
 
 import os
+
+# The suite runs two pytest workers on two cores, and each notebook kernel is a
+# process of its own: with PyTorch's default of one thread per core they would
+# fight over the cores and small operations get many times slower. One thread
+# each is also how the stored outputs were produced. Kernels inherit this.
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = "1"
+os.environ.setdefault("XATTN_PROGRESS", "0")  # no progress bars in stored or compared outputs
 
 import matplotlib
 
@@ -13,6 +21,10 @@ settings.register_profile(
 )
 settings.register_profile("ci", max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(config, items):

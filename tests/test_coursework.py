@@ -30,7 +30,8 @@ def protected_lines(nb: dict) -> set[str]:
                 inside = "BEGIN" in line
                 continue
             text = line.strip()
-            if inside and text and not text.startswith("#"):
+            # Short lines (`try:`, `return out`) may stand anywhere; substantive ones may not leak.
+            if inside and len(text) >= 12 and not text.startswith("#"):
                 lines.add(text)
     return lines
 

@@ -28,6 +28,12 @@ NOTEBOOKS = sorted((ROOT / "chapters").glob("*.ipynb"))
 # keep building what they promise.
 BUILT_IN = {
     "01_two_sequences": {"padding_mask"},
+    "02_scores": {"attention_scores"},
+    "03_weights": {"masked_softmax"},
+    "04_aggregation": {"aggregate", "attention"},
+    "05_projections": {"CrossAttention"},
+    "06_many_heads": {"split_heads", "merge_heads"},
+    "07_encoder_decoder": {"sinusoidal_positions", "FeedForward"},
 }
 
 
@@ -47,13 +53,13 @@ def normalize(node: ast.AST) -> str:
 
 
 def package_definitions() -> dict[str, tuple[str, ast.AST]]:
-    """Every public top-level function and class of every xattn module."""
+    """Every function and class that ``xattn`` exports (its ``__all__``), as defined in its module."""
     found: dict[str, tuple[str, ast.AST]] = {}
     for info in pkgutil.iter_modules(xattn.__path__, "xattn."):
         module = importlib.import_module(info.name)
         tree = ast.parse(inspect.getsource(module))
         for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("_"):
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in xattn.__all__:
                 found[node.name] = (info.name, node)
     return found
 

@@ -45,3 +45,11 @@ def test_grid_draws_one_panel_per_layer_and_head_on_one_scale():
 def test_grid_accepts_one_row():
     fig = plot_attention_grid(torch.rand(2, 3, 3))
     assert len([ax for ax in fig.axes if ax.images]) == 2
+
+
+def test_annotations_stay_readable_on_a_diverging_map():
+    w = torch.tensor([[-1.0, 0.0, 1.0]])
+    ax = plot_attention(w, vmin=-1, vmax=1, cmap="RdBu_r", annotate=True, cbar_label="score")
+    colours = [t.get_color() for t in ax.texts]
+    assert colours == ["white", "black", "white"], "dark ends get light text, the pale middle dark text"
+    assert ax.figure.axes[1].get_ylabel() == "score"

@@ -13,9 +13,11 @@ from xattn.blocks import (
     SinusoidalPositionalEncoding,
     sinusoidal_positions,
 )
+from xattn.data import CharVocab, DateTask, field_alignment, field_alignment_chance
+from xattn.decode import beam_search, greedy_decode
 from xattn.convert import load_torch_multihead_attention, load_torch_transformer
 from xattn.counting import attention_flops, attention_parameter_count, count_parameters, transformer_parameter_count
-from xattn.layers import CrossAttention, MultiHeadCrossAttention, merge_heads, split_heads
+from xattn.layers import CrossAttention, MultiHeadCrossAttention, combine_masks, merge_heads, split_heads
 from xattn.masks import (
     causal_mask,
     from_additive_mask,
@@ -31,7 +33,9 @@ from xattn.utils import autocast_dtype, get_device, seed_everything
 __version__ = "0.1.0"
 
 __all__ = [
+    "CharVocab",
     "CrossAttention",
+    "DateTask",
     "Decoder",
     "DecoderBlock",
     "Encoder",
@@ -45,7 +49,10 @@ __all__ = [
     "aggregate",
     "attention_flops",
     "attention_parameter_count",
+    "beam_search",
     "count_parameters",
+    "field_alignment",
+    "field_alignment_chance",
     "load_torch_multihead_attention",
     "load_torch_transformer",
     "merge_heads",
@@ -56,10 +63,12 @@ __all__ = [
     "attention_scores",
     "autocast_dtype",
     "causal_mask",
+    "combine_masks",
     "from_additive_mask",
     "from_hf_attention_mask",
     "from_key_padding_mask",
     "get_device",
+    "greedy_decode",
     "masked_softmax",
     "padding_mask",
     "plot_attention",

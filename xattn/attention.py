@@ -67,6 +67,9 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None = None) -> to
 def aggregate(weights: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """Weighted sum of the values: each query's output mixes the value rows by its weights.
 
+    A masked key has weight exactly 0, but 0 * nan is nan: values at padded
+    positions must still be finite numbers.
+
     Shapes:
         weights (..., Lq, Lk), v (..., Lk, Dv) -> out (..., Lq, Dv)
     """

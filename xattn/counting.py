@@ -20,8 +20,8 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
     """
     counts: dict[str, int] = {}
     seen: set[int] = set()
-    for name, child in model.named_children():
-        if next(child.parameters(), None) is None:
+    for name, child in model._modules.items():  # unlike named_children(), keeps a module shared under two names
+        if child is None or next(child.parameters(), None) is None:
             continue  # dropout, fixed positional tables: nothing to count
         n = 0
         for p in child.parameters():

@@ -45,6 +45,7 @@ def plot_attention(
     vmin: float | None = 0.0,
     vmax: float | None = None,
     colorbar: bool = True,
+    cbar_label: str = "weight",
     annotate: bool = False,
     fmt: str = ".2f",
 ):
@@ -58,6 +59,7 @@ def plot_attention(
         title, xlabel, ylabel: text for the axes.
         cmap, vmin, vmax: colour map and its range (vmin 0 so that zero reads as zero).
         colorbar: add a colour bar beside the map.
+        cbar_label: the colour bar's label ("score" for maps before the softmax).
         annotate: write each weight in its cell (for small maps).
         fmt: number format for ``annotate``.
 
@@ -87,13 +89,15 @@ def plot_attention(
     if title:
         ax.set_title(title)
     if annotate:
-        threshold = (w.max() + w.min()) / 2 if w.size else 0
+        # Dark text on light cells and light text on dark ones, whatever the colour map.
+        rgba = image.cmap(image.norm(w))
+        luminance = 0.2126 * rgba[..., 0] + 0.7152 * rgba[..., 1] + 0.0722 * rgba[..., 2]
         for i in range(w.shape[0]):
             for j in range(w.shape[1]):
-                colour = "black" if w[i, j] > threshold else "white"
+                colour = "black" if luminance[i, j] > 0.5 else "white"
                 ax.text(j, i, format(w[i, j], fmt), ha="center", va="center", fontsize=8, color=colour)
     if colorbar:
-        ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="weight")
+        ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=cbar_label)
     return ax
 
 

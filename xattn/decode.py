@@ -1,0 +1,125 @@
+"""Writing the output: greedy decoding and beam search, with or without caches.
+
+With ``use_cache=True`` each decoder block's cross-attention keys and values
+are projected from the memory once per sentence, and the self-attention keys
+and values of the tokens written so far are kept and grown by one position per
+step. Without the cache, every step runs the decoder over the whole prefix and
+projects the memory again in every block: the same numbers, much more work.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from xattn.checks import fmt_shape
+from xattn.model import Seq2Seq
+
+__all__ = ["greedy_decode", "beam_search"]
+
+
+def _check_decode_args(model: Seq2Seq, src: torch.Tensor, max_len: int) -> None:
+    if not isinstance(model, Seq2Seq):
+        raise ValueError(f"model must be an xattn.Seq2Seq, got {type(model).__name__}")
+    if not isinstance(src, torch.Tensor) or src.dim() != 2:
+        raise ValueError(f"src must be (B, Lk) token ids, got {fmt_shape(src) if isinstance(src, torch.Tensor) else type(src).__name__}")
+    if max_len < 1 or max_len > model.cfg.max_len:
+        raise ValueError(f"max_len must be in [1, {model.cfg.max_len}] (the model's max_len), got {max_len}")
+
+
+def _next_logits(model, tokens, memory, src_mask, caches):
+    """Logits for the position after ``tokens``; with caches only the last token is fed."""
+    if caches is not None:
+        return model.decode_step(tokens[:, -1:], tokens.shape[1] - 1, src_mask, caches)  # (B, V)
+    return model.decode(tokens, memory, src_mask)[:, -1]  # (B, V)
+
+
+@torch.no_grad()
+def greedy_decode(
+    model: Seq2Seq, src: torch.Tensor, max_len: int = 16, *, bos_id: int = 1, eos_id: int = 2,
+    use_cache: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Write the most likely next token, step by step, until every sentence has ended.
+
+    The padding token is never written. Positions after a sentence's ``<eos>``
+    are returned as padding.
+
+    Returns:
+        ``(tokens, logits)``: (B, T) ids without ``<bos>``, and the (B, T, V)
+        logits each token was chosen from, with T <= max_len.
+    """
+    _check_decode_args(model, src, max_len)
+    memory, src_mask = model.encode(src)
+    caches = model.init_cache(memory) if use_cache else None
+    tokens = torch.full((src.shape[0], 1), bos_id, dtype=torch.long, device=src.device)  # (B, 1)
+    finished = torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)
+    all_logits = []
+    for _ in range(max_len):
+        logits = _next_logits(model, tokens, memory, src_mask, caches)  # (B, V)
+        logits[:, model.cfg.pad_id] = float("-inf")
+        all_logits.append(logits)
+        next_token = logits.argmax(-1)  # (B,)
+        tokens = torch.cat([tokens, next_token[:, None]], dim=1)
+        finished |= next_token == eos_id
+        if bool(finished.all()):
+            break
+    out = tokens[:, 1:]
+    after_eos = (out == eos_id).long().cumsum(1) - (out == eos_id).long() > 0
+    return out.masked_fill(after_eos, model.cfg.pad_id), torch.stack(all_logits, dim=1)
+
+
+@torch.no_grad()
+def beam_search(
+    model: Seq2Seq, src: torch.Tensor, beam_size: int = 4, max_len: int = 16, *, bos_id: int = 1,
+    eos_id: int = 2, length_penalty: float = 0.6, use_cache: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keep the ``beam_size`` best prefixes of every sentence at every step.
+
+    Finished hypotheses are ranked by log-probability divided by the length
+    penalty ((5 + length) / 6) ** alpha of Wu et al. (2016).
+
+    Returns:
+        ``(tokens, scores)``: the best hypothesis per sentence (B, T), padded after
+        ``<eos>``, and its penalized score (B,).
+    """
+    _check_decode_args(model, src, max_len)
+    if beam_size < 1:
+        raise ValueError(f"beam_size must be at least 1, got {beam_size}")
+    b, k = src.shape[0], beam_size
+    memory, src_mask = model.encode(src)
+    memory = memory.repeat_interleave(k, dim=0)  # (B*K, Lk, D)
+    src_mask = src_mask.repeat_interleave(k, dim=0)  # (B*K, Lk)
+    # All beams of one sentence share its memory, so the cross-attention cache never needs reordering.
+    caches = model.init_cache(memory) if use_cache else None
+    tokens = torch.full((b * k, 1), bos_id, dtype=torch.long, device=src.device)
+    scores = torch.full((b, k), float("-inf"), device=src.device)
+    scores[:, 0] = 0.0  # one live beam at the start, not K copies of it
+    finished = torch.zeros(b, k, dtype=torch.bool, device=src.device)
+    lengths = torch.zeros(b, k, device=src.device)
+    for _ in range(max_len):
+        logits = _next_logits(model, tokens, memory, src_mask, caches)  # (B*K, V)
+        logits[:, model.cfg.pad_id] = float("-inf")
+        logp = logits.float().log_softmax(-1).view(b, k, -1)  # (B, K, V)
+        vocab = logp.shape[-1]
+        # A finished beam may only extend itself with <eos>, at no cost.
+        done = torch.full_like(logp, float("-inf"))
+        done[..., eos_id] = 0.0
+        logp = torch.where(finished[..., None], done, logp)
+        top, flat = (scores[..., None] + logp).view(b, k * vocab).topk(k, dim=-1)  # (B, K)
+        beam, token = flat // vocab, flat % vocab  # which beam each survivor extends, with which token
+        rows = (beam + torch.arange(b, device=src.device)[:, None] * k).view(-1)  # (B*K,)
+        tokens = torch.cat([tokens[rows], token.view(-1, 1)], dim=1)
+        if caches is not None:
+            for cache in caches:
+                cache.self_k, cache.self_v = cache.self_k[rows], cache.self_v[rows]
+        was_finished = finished.gather(1, beam)
+        lengths = lengths.gather(1, beam) + (~was_finished).float()
+        finished = was_finished | (token == eos_id)
+        scores = top
+        if bool(finished.all()):
+            break
+    penalized = scores / ((5.0 + lengths) / 6.0) ** length_penalty  # (B, K)
+    best = penalized.argmax(-1)  # (B,)
+    rows = best + torch.arange(b, device=src.device) * k
+    out = tokens[rows, 1:]
+    after_eos = (out == eos_id).long().cumsum(1) - (out == eos_id).long() > 0
+    return out.masked_fill(after_eos, model.cfg.pad_id), penalized.gather(1, best[:, None])[:, 0]
