@@ -53,3 +53,11 @@ def test_annotations_stay_readable_on_a_diverging_map():
     colours = [t.get_color() for t in ax.texts]
     assert colours == ["white", "black", "white"], "dark ends get light text, the pale middle dark text"
     assert ax.figure.axes[1].get_ylabel() == "score"
+
+
+def test_grid_takes_one_token_list_per_row():
+    fig = plot_attention_grid(torch.rand(2, 2, 4, 5), [list("ab"), list("abc")], [list("vw"), list("vwx")])
+    panels = [ax for ax in fig.axes if ax.images]
+    assert panels[0].images[0].get_array().shape == (2, 2)
+    assert panels[2].images[0].get_array().shape == (3, 3)
+    assert [t.get_text() for t in panels[3].get_yticklabels()] == ["a", "b", "c"]

@@ -115,7 +115,9 @@ def plot_attention_grid(
     """Draw a grid of maps, e.g. layers x heads, all with one colour scale.
 
     Each panel is drawn by :func:`plot_attention`; only the outer panels carry
-    axis labels. A 3-D input is drawn as one row.
+    axis labels. A 3-D input is drawn as one row. ``query_tokens`` and
+    ``key_tokens`` are either one token list for every panel or one list per
+    row (for rows that show different examples).
 
     Returns:
         The Figure.
@@ -131,6 +133,12 @@ def plot_attention_grid(
     if w.ndim != 4:
         raise ValueError(f"weights must be (R, C, Lq, Lk) or (C, Lq, Lk), got {fmt_shape(w.shape)}")
     n_rows, n_cols = w.shape[:2]
+    per_row = {}
+    for name, tokens in (("query_tokens", query_tokens), ("key_tokens", key_tokens)):
+        nested = tokens is not None and len(tokens) > 0 and not isinstance(tokens[0], str)
+        if nested and len(tokens) != n_rows:
+            raise ValueError(f"{name} has {len(tokens)} per-row lists for {n_rows} rows")
+        per_row[name] = list(tokens) if nested else [tokens] * n_rows
     for name, labels, n in (("row_labels", row_labels, n_rows), ("col_labels", col_labels, n_cols)):
         if labels is not None and len(labels) != n:
             raise ValueError(f"{name} has {len(labels)} entries for {n} panels")
@@ -143,7 +151,7 @@ def plot_attention_grid(
             ax = axes[r, c]
             parts = [row_labels[r] if row_labels else None, col_labels[c] if col_labels else None]
             plot_attention(
-                w[r, c], query_tokens, key_tokens, ax=ax, colorbar=False, vmax=vmax,
+                w[r, c], per_row["query_tokens"][r], per_row["key_tokens"][r], ax=ax, colorbar=False, vmax=vmax,
                 title=", ".join(p for p in parts if p) or None,
                 xlabel="key (source) tokens" if r == n_rows - 1 else "",
                 ylabel="query (target) tokens" if c == 0 else "",

@@ -1,4 +1,9 @@
-"""Shared test settings: one thread per process, a non-interactive plotting backend, hypothesis profiles."""
+"""Test settings for the whole repository (tests/ and the notebooks in chapters/).
+
+It lives at the top so that pytest loads it whatever paths it is given: one thread per
+process, a non-interactive plotting backend, hypothesis profiles, and the scheduling
+of notebooks across pytest-xdist workers.
+"""
 
 import os
 
@@ -31,10 +36,9 @@ def pytest_collection_modifyitems(config, items):
     """Start the slowest tests first, so two workers finish together: coursework, then notebooks."""
 
     def rank(item):
-        path = item.nodeid.split("::", 1)[0]
-        if path.endswith("test_coursework.py"):
+        if item.path.name == "test_coursework.py":
             return 0
-        if path.endswith(".ipynb"):
+        if item.path.suffix == ".ipynb":
             return 1
         return 2
 
@@ -47,7 +51,9 @@ def pytest_xdist_make_scheduler(config, log):
 
     class NotebookScope(LoadScopeScheduling):
         def _split_scope(self, nodeid):
-            path = nodeid.split("::", 1)[0]
-            return path if path.endswith(".ipynb") else nodeid
+            # nbval names a cell "chapters/NN_name::ipynb::Cell 7" (or "...ipynb::Cell 7").
+            if "::Cell " in nodeid:
+                return nodeid.split("::Cell ", 1)[0]
+            return nodeid
 
     return NotebookScope(config, log)
