@@ -58,10 +58,10 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None = None) -> to
     check_mask(mask, scores.shape, scores.device)
     if mask is None:
         return scores.softmax(dim=-1)
-    hidden = ~mask
-    scores = scores.masked_fill(hidden, torch.finfo(scores.dtype).min)
+    # torch.where writes each result in one pass; masked_fill would copy, then fill.
+    scores = torch.where(mask, scores, torch.finfo(scores.dtype).min)
     weights = scores.softmax(dim=-1)  # (..., Lq, Lk)
-    return weights.masked_fill(hidden, 0.0)
+    return torch.where(mask, weights, 0.0)
 
 
 def aggregate(weights: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
