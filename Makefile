@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.xattn-installed
 JOBS   ?= 2
 
-.PHONY: env book test student grades lock clean
+.PHONY: env book test student grades bench lock clean
 
 env: $(STAMP)
 
@@ -34,6 +34,11 @@ student: $(STAMP)
 # Autograde the submissions in _build/course/submitted/<student>/<chNN>/ and write _build/course/grades.csv.
 grades: $(STAMP)
 	$(BIN)/python -m xattn.coursework grade
+
+# Speed measurements (not tests): attention layers, training steps, convergence, decoding caches.
+bench: $(STAMP)
+	$(BIN)/python bench/attention.py
+	$(BIN)/python bench/train.py
 
 # Maintainers: re-resolve every pin after changing pyproject.toml.
 lock:

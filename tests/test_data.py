@@ -125,3 +125,9 @@ def test_field_alignment_scores_perfect_and_wrong_attention():
     assert 0.1 < chance < 0.5
     with pytest.raises(ValueError, match="B = 2 examples"):
         field_alignment(perfect[:1], examples)
+
+
+def test_the_test_set_holds_every_test_day_once():
+    examples = TASK.examples("test", 1000)
+    assert len({e.target for e in examples}) == 1000
+    assert len(TASK.examples("val", 2500)) == 2500  # more than there are days: they repeat

@@ -13,6 +13,7 @@ import importlib
 import inspect
 import json
 import pkgutil
+import re
 import textwrap
 from pathlib import Path
 
@@ -71,9 +72,12 @@ def notebook_definitions(path: Path) -> dict[str, ast.AST]:
         if cell["cell_type"] != "code":
             continue
         source = "".join(cell["source"])
-        # IPython magics and shell escapes are not Python.
-        lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]
-        tree = ast.parse(textwrap.dedent("\n".join(lines)))
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            # IPython magics and shell escapes (`%timeit`, `!ls`) start a line and are not Python.
+            lines = [line for line in source.splitlines() if not re.match(r"\s*(%|!(?!=))", line)]
+            tree = ast.parse(textwrap.dedent("\n".join(lines)))
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
                 found[node.name] = node

@@ -166,17 +166,22 @@ class DateTask:
         return DateExample(text, date.isoformat(), spans, template, locale)
 
     def examples(self, split: str, n: int, seed: int = 0) -> list[DateExample]:
-        """``n`` examples from a split, a pure function of ``(split, n, seed)``."""
+        """``n`` examples from a split, a pure function of ``(split, n, seed)``.
+
+        Days are drawn without repetition until the split runs out (so
+        ``examples("test", 1000)`` holds each of the 1000 test days once), each
+        written in a randomly chosen format.
+        """
         if split not in self.days:
             raise ValueError(f"split must be one of {sorted(self.days)}, got {split!r}")
         if n < 1:
             raise ValueError(f"n must be positive, got {n}")
         rng = random.Random(f"{split}-{seed}")
-        out = []
-        for _ in range(n):
-            locale, template = rng.choice(self.formats)
-            out.append(self.example(rng.choice(self.days[split]), locale, template))
-        return out
+        days = self.days[split]
+        chosen = []
+        while len(chosen) < n:
+            chosen += rng.sample(days, min(n - len(chosen), len(days)))
+        return [self.example(day, *rng.choice(self.formats)) for day in chosen]
 
     def encode(self, examples: Sequence[DateExample], device: torch.device | str | None = None):
         """Pad a list of examples into id tensors.

@@ -279,7 +279,7 @@ def train(
 PRESETS = {
     # Each preset is a model size and a training length; see chapter 8.
     "cpu": (dict(d_model=64, n_heads=4, n_layers=2, d_ff=256, dropout=0.0),
-            dict(steps=1500, batch_size=64, lr=3e-3)),
+            dict(steps=800, batch_size=64, lr=3e-3)),
     "gpu": (dict(d_model=256, n_heads=8, n_layers=3, d_ff=1024, dropout=0.1),
             dict(steps=4000, batch_size=256, lr=1e-3, warmup_steps=400)),
     "base": (dict(d_model=512, n_heads=8, n_layers=6, d_ff=2048, dropout=0.1, fast=True),
