@@ -4,9 +4,10 @@
     .venv/bin/python bench/attention.py --quick    # smaller shapes, a few seconds
 
 For each shape the three layers get the same weights and the same inputs,
-including a key padding mask (cross-attention into a padded source), and run
-in rotating order; the table gives the median time of PyTorch's module and the
-ratio of each xattn path to it (lower is faster; 1.00 is parity).
+including a key padding mask (cross-attention into a padded source; ``--no-mask``
+leaves it out), and run in rotating order; the table gives the median time of
+PyTorch's module and the ratio of each xattn path to it (lower is faster; 1.00
+is parity).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import xattn  # noqa: E402
 
 def step(layer, x, memory, keep, torch_module: bool):
     if torch_module:
-        out, _ = layer(x, memory, memory, key_padding_mask=~keep, need_weights=False)
+        kpm = None if keep is None else ~keep
+        out, _ = layer(x, memory, memory, key_padding_mask=kpm, need_weights=False)
     else:
         out, _ = layer(x, memory, keep)
     out.sum().backward()
@@ -37,6 +39,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--no-mask", action="store_true", help="no key padding mask")
     args = parser.parse_args(argv)
     device = xattn.get_device(args.device)
     d, h, b = (128, 4, 4) if args.quick else (512, 8, 8)
@@ -52,7 +55,7 @@ def main(argv=None) -> int:
         x = torch.randn(b, lq, d, device=device, requires_grad=True)
         memory = torch.randn(b, lk, d, device=device, requires_grad=True)
         lengths = torch.linspace(lk // 2, lk, b).long()  # every item padded differently
-        keep = xattn.padding_mask(lengths, lk).to(device)
+        keep = None if args.no_mask else xattn.padding_mask(lengths, lk).to(device)
         times = interleaved_medians({
             "torch": lambda: step(reference, x, memory, keep, True),
             "scratch": lambda: step(scratch, x, memory, keep, False),
@@ -61,7 +64,8 @@ def main(argv=None) -> int:
         rows.append([f"{lq}", f"{lk}", f"{1000 * times['torch']:.1f}",
                      f"{times['scratch'] / times['torch']:.2f}x", f"{times['fast'] / times['torch']:.2f}x"])
         print(f"Lq={lq} Lk={lk}: " + ", ".join(f"{k} {1000 * v:.1f} ms" for k, v in times.items()), file=sys.stderr)
-    print(f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, D={d}, H={h}, B={b}")
+    print(f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, D={d}, H={h}, B={b}, "
+          f"{'no mask' if args.no_mask else 'key padding mask'}; forward + backward, median of {args.rounds} rounds")
     print(markdown_table(["Lq", "Lk", "nn.MultiheadAttention (ms)", "xattn from scratch", "xattn fast path"], rows))
     return 0
 
