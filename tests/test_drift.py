@@ -35,6 +35,7 @@ BUILT_IN = {
     "05_projections": {"CrossAttention"},
     "06_many_heads": {"split_heads", "merge_heads"},
     "07_encoder_decoder": {"sinusoidal_positions", "FeedForward"},
+    "08_training": {"field_alignment"},
 }
 
 
