@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 import time
@@ -65,8 +66,6 @@ class TorchSeq2Seq(nn.Module):
 def bench_step(task: DateTask, preset: str, rounds: int, device: torch.device) -> str:
     model_kw, train_kw = PRESETS[preset]
     cfg = xattn.Seq2SeqConfig(len(task.source_vocab), len(task.target_vocab), **model_kw)
-    import dataclasses
-
     xattn.seed_everything(0)
     models = {
         "nn.Transformer": TorchSeq2Seq(dataclasses.replace(cfg, fast=False)),

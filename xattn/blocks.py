@@ -47,6 +47,14 @@ def sinusoidal_positions(length: int, d_model: int) -> torch.Tensor:
     return table  # (L, D)
 
 
+def _last_position(start: int, x: torch.Tensor, max_len: int) -> int:
+    """One past the last position of ``x`` (B, L, D) placed at ``start``; checked against max_len."""
+    end = start + x.shape[1]
+    if end > max_len:
+        raise ValueError(f"positions up to {end} asked for, but max_len is {max_len}; raise max_len")
+    return end
+
+
 class SinusoidalPositionalEncoding(nn.Module):
     """Adds the fixed sinusoidal table to token embeddings (no parameters).
 
@@ -60,9 +68,7 @@ class SinusoidalPositionalEncoding(nn.Module):
         self.register_buffer("table", sinusoidal_positions(max_len, d_model), persistent=False)
 
     def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
-        end = start + x.shape[1]
-        if end > self.max_len:
-            raise ValueError(f"positions up to {end} asked for, but max_len is {self.max_len}; raise max_len")
+        end = _last_position(start, x, self.max_len)
         return x + self.table[start:end].to(x.dtype)
 
 
@@ -80,9 +86,7 @@ class LearnedPositionalEncoding(nn.Module):
         nn.init.normal_(self.embedding.weight, std=0.02)
 
     def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
-        end = start + x.shape[1]
-        if end > self.max_len:
-            raise ValueError(f"positions up to {end} asked for, but max_len is {self.max_len}; raise max_len")
+        end = _last_position(start, x, self.max_len)
         return x + self.embedding.weight[start:end].to(x.dtype)
 
 

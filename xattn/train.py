@@ -14,7 +14,6 @@ scheduler and random-number states.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import math
 import os
