@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given
 
+import xattn
 from xattn import aggregate, attention, attention_scores, masked_softmax, padding_mask
 
 DTYPES = [torch.float32, torch.float64, torch.bfloat16, torch.float16]
@@ -177,3 +178,53 @@ def test_huge_scores_do_not_overflow():
     w = masked_softmax(scores)
     assert torch.isfinite(w).all()
     torch.testing.assert_close(w.sum(-1), torch.ones(1))
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_visible_keys_win_whatever_their_score(dtype):
+    """A visible score at the dtype's most negative value must not tie with the hidden keys."""
+    lowest = torch.finfo(dtype).min
+    scores = torch.tensor([[lowest, 0.0, 5.0], [lowest, lowest, 1.0]], dtype=dtype)
+    mask = torch.tensor([[True, False, False], [True, True, False]])
+    weights = masked_softmax(scores, mask)
+    torch.testing.assert_close(weights.float(), torch.tensor([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0]]))
+    out, w = attention(torch.ones(1, 2, dtype=dtype), torch.ones(3, 2, dtype=dtype), torch.eye(3, dtype=dtype),
+                       mask[:1])
+    assert (w[0, 1:] == 0).all()
+
+
+def test_mask_bias_is_zero_or_minus_infinity_and_finite_on_empty_rows():
+    mask = torch.tensor([[[True, False, True], [False, False, False]]])  # (1, 2, 3)
+    bias = xattn.mask_bias(mask, torch.float16)
+    assert bias.dtype == torch.float16 and bias.shape == mask.shape
+    assert bias[0, 0].tolist() == [0.0, float("-inf"), 0.0]
+    assert bias[0, 1].tolist() == [0.0, 0.0, 0.0], "a row with no visible key stays finite"
+
+
+@given(problems(), st.booleans())
+def test_the_bias_folded_into_the_product_equals_adding_it(p, heads):
+    q, k, v, mask = p
+    if heads:
+        q, k, mask = q[:, None].expand(-1, 2, -1, -1), k[:, None].expand(-1, 2, -1, -1), mask[:, None]
+    bias = xattn.mask_bias(mask, q.dtype)
+    folded = attention_scores(q, k, bias=bias)
+    torch.testing.assert_close(folded, attention_scores(q, k) + bias)
+    torch.testing.assert_close(masked_softmax(folded, mask, biased=True), masked_softmax(attention_scores(q, k), mask))
+
+
+def test_an_extra_pass_only_when_a_row_sees_nothing(monkeypatch):
+    """Rows with no visible key are zeroed by one multiplication, which runs only when such a row exists."""
+    calls = []
+    real = torch.Tensor.__mul__
+
+    def spy(self, other):
+        if isinstance(other, torch.Tensor) and other.dtype == torch.bool:
+            calls.append(tuple(self.shape))
+        return real(self, other)
+
+    monkeypatch.setattr(torch.Tensor, "__mul__", spy)
+    scores = torch.randn(2, 3, 4)
+    masked_softmax(scores, padding_mask([4, 2])[:, None, :])
+    assert calls == []
+    masked_softmax(scores, padding_mask([4, 0])[:, None, :])
+    assert calls == [(2, 3, 4)]

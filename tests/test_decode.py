@@ -85,10 +85,19 @@ def test_beam_scores_are_log_probabilities_of_the_returned_sentences(model, src)
 
 @pytest.mark.parametrize("call, message", [
     (lambda m, s: greedy_decode(m, s[0]), r"src must be \(B, Lk\)"),
-    (lambda m, s: greedy_decode(m, s, max_len=0), "max_len must be in"),
-    (lambda m, s: beam_search(m, s, beam_size=0), "beam_size must be at least 1"),
+    (lambda m, s: greedy_decode(m, s, max_len=0), "max_len must be a positive int"),
+    (lambda m, s: beam_search(m, s, beam_size=0), "beam_size must be a positive int"),
     (lambda m, s: greedy_decode(torch.nn.Linear(2, 2), s), "model must be an xattn.Seq2Seq"),
 ])
 def test_bad_decoding_arguments(model, src, call, message):
     with pytest.raises(ValueError, match=message):
         call(model, src)
+
+
+@pytest.mark.parametrize("use_cache", [True, False])
+def test_no_end_token_writes_max_len_tokens(model, src, use_cache):
+    tokens, logits = greedy_decode(model, src, max_len=7, eos_id=None, use_cache=use_cache)
+    assert tokens.shape == (5, 7) and logits.shape[:2] == (5, 7)
+    assert torch.equal(tokens, logits.argmax(-1))
+    beam, _ = beam_search(model, src, beam_size=1, max_len=7, eos_id=None, use_cache=use_cache)
+    assert torch.equal(beam, tokens)

@@ -135,3 +135,60 @@ def test_sdpa_fast_path_is_used(monkeypatch):
     assert calls == [1]
     layer(torch.randn(1, 2, 16), torch.randn(1, 3, 16), need_weights=True)  # weights need the explicit path
     assert calls == [1]
+
+
+@pytest.mark.parametrize("fast", [False, True])
+@pytest.mark.parametrize("bias", [True, False])
+def test_memory_of_another_width_equals_torch_kdim_vdim(fast, bias):
+    torch.manual_seed(5)
+    mha = nn.MultiheadAttention(16, 4, batch_first=True, bias=bias, kdim=10, vdim=10)
+    ours = xattn.load_torch_multihead_attention(MultiHeadCrossAttention(16, 4, bias=bias, fast=fast, d_memory=10), mha)
+    x, memory = torch.randn(3, 5, 16), torch.randn(3, 7, 10)
+    keep = xattn.padding_mask([7, 2, 5], 7)
+    ref, ref_w = mha(x, memory, memory, key_padding_mask=~keep, average_attn_weights=False)
+    out, _ = ours(x, memory, keep)
+    torch.testing.assert_close(out, ref)
+    out_w, w = ours(x, memory, keep, need_weights=True)
+    torch.testing.assert_close(w, ref_w)
+    assert xattn.attention_parameter_count(16, bias, d_memory=10) == sum(p.numel() for p in ours.parameters())
+    assert xattn.attention_parameter_count(16, bias, d_memory=10) == sum(p.numel() for p in mha.parameters())
+
+
+def test_decoder_block_reads_a_wider_memory():
+    torch.manual_seed(6)
+    block = xattn.DecoderBlock(16, 2, 32, d_memory=24).eval()
+    out = block(torch.randn(2, 3, 16), torch.randn(2, 9, 24), xattn.padding_mask([9, 4], 9))
+    assert out.shape == (2, 3, 16)
+    kv = block.cross_attn.project_kv(torch.randn(2, 9, 24))
+    assert kv[0].shape == (2, 2, 9, 8)
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_no_weights_unless_asked(fast):
+    layer = MultiHeadCrossAttention(16, 4, fast=fast)
+    x, memory = torch.randn(2, 3, 16), torch.randn(2, 5, 16)
+    assert layer(x, memory)[1] is None
+    assert layer(x, memory, need_weights=True)[1].shape == (2, 4, 3, 5)
+
+
+def test_decoder_keeps_cross_weights_only_when_asked():
+    cfg = xattn.Seq2SeqConfig(12, 12, d_model=16, n_heads=2, n_layers=2, d_ff=32, dropout=0.0)
+    model = xattn.Seq2Seq(cfg).eval()
+    src, tgt = torch.randint(4, 12, (2, 5)), torch.randint(4, 12, (2, 3))
+    model(src, tgt)
+    assert all(block.cross_weights is None for block in model.decoder.layers)
+    with pytest.raises(ValueError, match="call keep_cross_weights"):
+        model.decoder.cross_weights()
+    model.decoder.keep_cross_weights()
+    model(src, tgt)
+    assert model.decoder.cross_weights().shape == (2, 2, 2, 3, 5)
+
+
+def test_a_structural_mask_with_a_batch_axis_is_never_ambiguous():
+    ours, mha = make_pair(16, 2)
+    x = torch.randn(4, 4, 16)  # B = Lq = 4: a 2-D (4, 4) mask could be either kind
+    causal = xattn.causal_mask(4)
+    with pytest.raises(ValueError, match="ambiguous"):
+        ours(x, x, attn_mask=causal)
+    ref, _ = mha(x, x, x, attn_mask=~causal)
+    torch.testing.assert_close(ours(x, x, attn_mask=causal[None])[0], ref)

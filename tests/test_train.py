@@ -126,7 +126,7 @@ def test_distributed_data_parallel_on_cpu_keeps_ranks_identical(tmp_path):
 
 @pytest.mark.parametrize("change, message", [
     (dict(steps=0), "steps must be a positive int"),
-    (dict(lr=2.0), r"lr must be in \(0, 1\)"),
+    (dict(lr=2.0), r"lr must be a finite number in \(0, 1\)"),
     (dict(warmup_steps=-1), "warmup_steps must be an int >= 0"),
     (dict(stop_at_exact_match=1.5), "stop_at_exact_match"),
     (dict(label_smoothing=1.0), "label_smoothing"),

@@ -4,7 +4,7 @@ Every function here is first built in the open in a chapter; the chapters that
 follow import it from here. Masks are bool, True = may attend.
 """
 
-from xattn.attention import aggregate, attention, attention_scores, masked_softmax
+from xattn.attention import aggregate, attention, attention_scores, mask_bias, masked_softmax
 from xattn.blocks import (
     DecoderBlock,
     EncoderBlock,
@@ -69,6 +69,7 @@ __all__ = [
     "from_key_padding_mask",
     "get_device",
     "greedy_decode",
+    "mask_bias",
     "masked_softmax",
     "padding_mask",
     "plot_attention",

@@ -1,4 +1,4 @@
-"""Single-head attention from four pure functions.
+"""Single-head attention from pure functions.
 
 Index legend for the einsums below (the symbols of the notation page):
     q  query (target) position, Lq of them
@@ -6,49 +6,106 @@ Index legend for the einsums below (the symbols of the notation page):
     d  feature, D of them (Dv for values)
     ...  any leading batch and head dims, the same for every input
 
-Masks are bool with True = may attend, and have as many dims as the scores
-(use ``mask[:, None, :]`` to give a (B, Lk) key padding mask its query axis).
+These functions take a mask with as many dims as the scores, bool with
+True = may attend: a (B, Lk) key padding mask becomes ``mask[:, None, :]``
+here (``mask[:, None, None, :]`` with heads). The layers and models take the
+(B, Lk) mask itself, as ``memory_mask``, and add the axes.
 """
 
 from __future__ import annotations
 
 import torch
 
-from xattn.checks import check_floating, check_mask, check_min_dim, check_qkv, check_scale, fmt_shape
+from xattn.checks import (
+    check_bias,
+    check_bool,
+    check_bool_mask,
+    check_floating,
+    check_mask,
+    check_min_dim,
+    check_qkv,
+    check_scale,
+    fmt_shape,
+)
 
-__all__ = ["attention_scores", "masked_softmax", "aggregate", "attention"]
+__all__ = ["attention_scores", "mask_bias", "masked_softmax", "aggregate", "attention"]
 
 
-def attention_scores(q: torch.Tensor, k: torch.Tensor, scale: float | None = None) -> torch.Tensor:
-    """Dot product of every query with every key, scaled.
+def attention_scores(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    scale: float | None = None,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Dot product of every query with every key, scaled, plus an optional bias.
 
     Args:
         q: queries.
         k: keys.
         scale: factor applied to the dot products; None means 1 / sqrt(D), which
             keeps the scores' variance near 1 whatever D is.
+        bias: added to the scores, e.g. :func:`mask_bias` of a mask; it is folded
+            into the matrix product, so the scores are written once.
 
     Shapes:
-        q (..., Lq, D), k (..., Lk, D) -> scores (..., Lq, Lk)
+        q (..., Lq, D), k (..., Lk, D), bias (..., Lq | 1, Lk | 1) -> scores (..., Lq, Lk)
     """
     check_qkv(q, k)
     check_scale(scale)
+    check_bias(bias, (*q.shape[:-1], k.shape[-2]), q.dtype, q.device)
     if scale is None:
         scale = q.shape[-1] ** -0.5
     # Scaling q (Lq x D numbers) is cheaper than scaling the scores (Lq x Lk).
-    return torch.einsum("... q d, ... k d -> ... q k", q * scale, k)  # (..., Lq, Lk)
+    if bias is None:
+        return torch.einsum("... q d, ... k d -> ... q k", q * scale, k)  # (..., Lq, Lk)
+    # baddbmm starts from the bias and adds q k^T onto it: one pass over the scores, not two.
+    *lead, lq, d = q.shape
+    lk = k.shape[-2]
+    rows = bias.shape[-2]  # Lq, or 1 for a bias that is the same for every query
+    bias = bias.expand(*lead, rows, lk).reshape(-1, rows, lk)  # (N, Lq | 1, Lk)
+    q3 = (q * scale).reshape(-1, lq, d)  # (N, Lq, D)
+    k3 = k.reshape(-1, lk, d)  # (N, Lk, D)
+    return torch.baddbmm(bias, q3, k3.transpose(1, 2)).view(*lead, lq, lk)  # (..., Lq, Lk)
 
 
-def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+def mask_bias(mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """A bool mask as a bias to add to the scores: 0 where it is True, -inf where False.
+
+    With -inf, every visible key beats every hidden one, however low its score.
+    A row with no visible key at all gets 0 everywhere instead, since a row of
+    -inf only would give 0 / 0 = NaN in the softmax; :func:`masked_softmax`
+    sets such rows to zero afterwards.
+
+    Shapes:
+        mask (..., Lq | 1, Lk) -> bias, the same shape
+    """
+    check_bool_mask("mask", mask)
+    check_min_dim("mask", mask, 1, "(..., Lk)")
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating-point dtype, got {dtype}")
+    has_key = mask.any(dim=-1, keepdim=True)  # (..., Lq | 1, 1)
+    hidden = ~mask & has_key
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(hidden, float("-inf"))
+
+
+def masked_softmax(
+    scores: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    *,
+    biased: bool = False,
+) -> torch.Tensor:
     """Softmax over keys (the last dim), giving masked keys exactly zero weight.
 
-    Hidden scores are filled with the dtype's most negative finite value rather
-    than -inf, so a row whose keys are all hidden never computes inf - inf = NaN;
-    such a row is then set to zero instead of the uniform 1 / Lk the softmax gives.
+    Hidden scores get -inf (:func:`mask_bias`), so hidden keys get weight 0 and
+    no visible score can tie with them. A row whose keys are all hidden is
+    softmaxed over every key, which is finite, and then set to zero.
 
     Args:
         scores: attention scores.
         mask: bool, True = may attend; as many dims as scores, each equal or 1.
+        biased: the scores already hold ``mask_bias(mask)`` (as
+            ``attention_scores(q, k, bias=mask_bias(mask))`` gives them), so it
+            is not added again.
 
     Shapes:
         scores (..., Lq, Lk), mask broadcastable (same rank) -> weights (..., Lq, Lk)
@@ -56,12 +113,15 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor | None = None) -> to
     check_floating("scores", scores)
     check_min_dim("scores", scores, 1, "(..., Lk)")
     check_mask(mask, scores.shape, scores.device)
+    check_bool("biased", biased)
     if mask is None:
         return scores.softmax(dim=-1)
-    # torch.where writes each result in one pass; masked_fill would copy, then fill.
-    scores = torch.where(mask, scores, torch.finfo(scores.dtype).min)
+    if not biased:
+        scores = scores + mask_bias(mask, scores.dtype)  # (..., Lq, Lk)
     weights = scores.softmax(dim=-1)  # (..., Lq, Lk)
-    return torch.where(mask, weights, 0.0)
+    has_key = mask.any(dim=-1, keepdim=True)  # (..., Lq | 1, 1), as small as the mask
+    # Zero the rows with nothing to see; the extra pass only runs when there is one.
+    return weights if bool(has_key.all()) else weights * has_key
 
 
 def aggregate(weights: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -114,6 +174,7 @@ def attention(
     """
     check_qkv(q, k, v)
     check_mask(mask, (*q.shape[:-1], k.shape[-2]), q.device)
-    scores = attention_scores(q, k, scale)  # (..., Lq, Lk)
-    weights = masked_softmax(scores, mask)  # (..., Lq, Lk)
+    bias = None if mask is None else mask_bias(mask, q.dtype)  # (..., Lq | 1, Lk): 0 or -inf
+    scores = attention_scores(q, k, scale, bias)  # (..., Lq, Lk), the mask folded in
+    weights = masked_softmax(scores, mask, biased=True)  # (..., Lq, Lk)
     return aggregate(weights, v), weights  # (..., Lq, Dv)

@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from xattn.checks import fmt_shape
+from xattn.checks import check_bool, check_dropout, check_int, check_positive_int, fmt_shape
 from xattn.layers import MultiHeadCrossAttention
 from xattn.masks import causal_mask
 
@@ -37,8 +37,10 @@ def sinusoidal_positions(length: int, d_model: int) -> torch.Tensor:
     Shapes:
         -> table (length, D)
     """
-    if length < 1 or d_model < 2 or d_model % 2:
-        raise ValueError(f"need length >= 1 and an even d_model >= 2, got length={length}, d_model={d_model}")
+    check_positive_int("length", length)
+    check_positive_int("d_model", d_model)
+    if d_model % 2:
+        raise ValueError(f"d_model must be even (sin and cos pairs), got d_model={d_model}")
     position = torch.arange(length, dtype=torch.float32)[:, None]  # (L, 1)
     rate = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model))  # (D/2,)
     table = torch.zeros(length, d_model)
@@ -47,8 +49,12 @@ def sinusoidal_positions(length: int, d_model: int) -> torch.Tensor:
     return table  # (L, D)
 
 
-def _last_position(start: int, x: torch.Tensor, max_len: int) -> int:
+def _last_position(start: int, x: torch.Tensor, max_len: int, d_model: int) -> int:
     """One past the last position of ``x`` (B, L, D) placed at ``start``; checked against max_len."""
+    check_int("start", start)
+    if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != d_model:
+        got = fmt_shape(x) if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x must be (B, L, {d_model}) for d_model={d_model}, got x {got}")
     end = start + x.shape[1]
     if end > max_len:
         raise ValueError(f"positions up to {end} asked for, but max_len is {max_len}; raise max_len")
@@ -64,11 +70,13 @@ class SinusoidalPositionalEncoding(nn.Module):
 
     def __init__(self, d_model: int, max_len: int = 512):
         super().__init__()
-        self.max_len = max_len
+        check_positive_int("max_len", max_len)
+        self.d_model, self.max_len = d_model, max_len
         self.register_buffer("table", sinusoidal_positions(max_len, d_model), persistent=False)
 
     def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
-        end = _last_position(start, x, self.max_len)
+        """Add the positions ``start, start + 1, ...`` to ``x``; a decoding step passes its position."""
+        end = _last_position(start, x, self.max_len, self.d_model)
         return x + self.table[start:end].to(x.dtype)
 
 
@@ -81,17 +89,25 @@ class LearnedPositionalEncoding(nn.Module):
 
     def __init__(self, d_model: int, max_len: int = 512):
         super().__init__()
-        self.max_len = max_len
+        check_positive_int("d_model", d_model)
+        check_positive_int("max_len", max_len)
+        self.d_model, self.max_len = d_model, max_len
         self.embedding = nn.Embedding(max_len, d_model)
         nn.init.normal_(self.embedding.weight, std=0.02)
 
     def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
-        end = _last_position(start, x, self.max_len)
+        """Add the positions ``start, start + 1, ...`` to ``x``; a decoding step passes its position."""
+        end = _last_position(start, x, self.max_len, self.d_model)
         return x + self.embedding.weight[start:end].to(x.dtype)
 
 
 class FeedForward(nn.Module):
     """Two linear maps with a ReLU between, applied to every position alone.
+
+    Args:
+        d_model: width D of the input and output.
+        d_ff: hidden width; the paper's base model uses 4 D.
+        dropout: dropout on the hidden activations while training.
 
     Shapes:
         x (B, L, D) -> (B, L, D), through a hidden width d_ff
@@ -99,6 +115,9 @@ class FeedForward(nn.Module):
 
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0):
         super().__init__()
+        check_positive_int("d_model", d_model)
+        check_positive_int("d_ff", d_ff)
+        check_dropout(dropout)
         self.linear1 = nn.Linear(d_model, d_ff)
         self.linear2 = nn.Linear(d_ff, d_model)
         self.dropout = nn.Dropout(dropout)
@@ -112,6 +131,7 @@ class _Sublayer(nn.Module):
 
     def __init__(self, d_model: int, dropout: float, norm_first: bool):
         super().__init__()
+        check_bool("norm_first", norm_first)
         self.norm = nn.LayerNorm(d_model)
         self.dropout = nn.Dropout(dropout)
         self.norm_first = norm_first
@@ -125,12 +145,27 @@ class _Sublayer(nn.Module):
 class EncoderBlock(nn.Module):
     """Self-attention over the source, then a feed-forward layer.
 
+    Args:
+        d_model: width D.
+        n_heads: attention heads H.
+        d_ff: hidden width of the feed-forward layer.
+        dropout: dropout on attention weights, sublayer outputs and hidden activations.
+        norm_first: layer norm before each sublayer (pre-norm) rather than after the sum.
+        fast: attention through ``F.scaled_dot_product_attention``.
+
     Shapes:
         x (B, Lk, D), mask (B, Lk) -> (B, Lk, D)
     """
 
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float = 0.0,
-                 norm_first: bool = True, fast: bool = False):
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        d_ff: int,
+        dropout: float = 0.0,
+        norm_first: bool = True,
+        fast: bool = False,
+    ):
         super().__init__()
         self.self_attn = MultiHeadCrossAttention(d_model, n_heads, dropout, fast=fast)
         self.ff = FeedForward(d_model, d_ff, dropout)
@@ -145,9 +180,12 @@ class EncoderBlock(nn.Module):
 class LayerCache:
     """What one decoder block keeps between decoding steps.
 
-    ``cross_kv``: the memory's keys and values for cross-attention, projected
-    once per sentence. ``self_k``, ``self_v``: the keys and values of the target
-    tokens decoded so far, grown by one position per step.
+    ``self_k`` and ``self_v`` hold the keys and values of the target tokens
+    decoded so far, grown by one position per step.
+
+    Args:
+        cross_kv: the memory's keys and values for cross-attention, projected
+            once per sentence (``block.cross_attn.project_kv(memory)``).
     """
 
     def __init__(self, cross_kv: tuple[torch.Tensor, torch.Tensor]):
@@ -164,17 +202,35 @@ class LayerCache:
 class DecoderBlock(nn.Module):
     """Causal self-attention, cross-attention into the memory, then a feed-forward layer.
 
+    Args:
+        d_model: width D of the decoder stream.
+        n_heads: attention heads H, in both attention layers.
+        d_ff: hidden width of the feed-forward layer.
+        dropout: dropout on attention weights, sublayer outputs and hidden activations.
+        norm_first: layer norm before each sublayer (pre-norm) rather than after the sum.
+        fast: attention through ``F.scaled_dot_product_attention``.
+        d_memory: width of the memory, when it differs from D (features of an
+            image or audio encoder); default D.
+
     Shapes:
-        x (B, Lq, D), memory (B, Lk, D), memory_mask (B, Lk), tgt_mask (B, Lq)
+        x (B, Lq, D), memory (B, Lk, d_memory), memory_mask (B, Lk), tgt_mask (B, Lq)
         -> (B, Lq, D); the cross-attention weights (B, H, Lq, Lk) are kept in
         ``self.cross_weights`` when ``keep_weights`` is set.
     """
 
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float = 0.0,
-                 norm_first: bool = True, fast: bool = False):
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        d_ff: int,
+        dropout: float = 0.0,
+        norm_first: bool = True,
+        fast: bool = False,
+        d_memory: int | None = None,
+    ):
         super().__init__()
         self.self_attn = MultiHeadCrossAttention(d_model, n_heads, dropout, fast=fast)
-        self.cross_attn = MultiHeadCrossAttention(d_model, n_heads, dropout, fast=fast)
+        self.cross_attn = MultiHeadCrossAttention(d_model, n_heads, dropout, fast=fast, d_memory=d_memory)
         self.ff = FeedForward(d_model, d_ff, dropout)
         self.sub_self = _Sublayer(d_model, dropout, norm_first)
         self.sub_cross = _Sublayer(d_model, dropout, norm_first)
@@ -196,7 +252,7 @@ class DecoderBlock(nn.Module):
         cache: LayerCache | None = None,
     ) -> torch.Tensor:
         if cache is None:
-            causal = causal_mask(x.shape[1], device=x.device)  # (Lq, Lq)
+            causal = causal_mask(x.shape[1], device=x.device)[None]  # (1, Lq, Lq)
             x = self.sub_self(x, lambda h: self.self_attn(h, h, tgt_mask, causal)[0])
             x = self.sub_cross(x, lambda h: self._cross(h, memory, memory_mask, None))
         else:

@@ -8,15 +8,23 @@ the wrong thing reads what to change instead of a stack trace from deep inside
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 
 __all__ = [
     "fmt_shape",
+    "check_int",
+    "check_positive_int",
+    "check_bool",
+    "check_number",
+    "check_dropout",
     "check_floating",
     "check_min_dim",
+    "check_bool_mask",
     "check_mask",
+    "check_bias",
     "check_qkv",
     "check_scale",
     "check_stream",
@@ -29,6 +37,47 @@ def fmt_shape(t: torch.Tensor | Sequence[int]) -> str:
     """Format a tensor's shape as ``(2, 3, 4)`` for error messages."""
     dims = tuple(t.shape) if isinstance(t, torch.Tensor) else tuple(t)
     return "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def check_int(name: str, value: object, minimum: int = 0) -> None:
+    """An int (not a bool, which Python counts as one) that is at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
+def check_positive_int(name: str, value: object) -> None:
+    """An int >= 1: a size, a count, a length."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def check_bool(name: str, value: object) -> None:
+    """True or False, not a truthy stand-in such as 1 or "yes"."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+
+
+def check_number(
+    name: str,
+    value: object,
+    low: float = -math.inf,
+    high: float = math.inf,
+    *,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> None:
+    """A finite real number (not a bool, not NaN) in the interval [low, high] (ends open if asked)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+    if not ok:
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}")
+
+
+def check_dropout(value: object) -> None:
+    """A dropout probability in [0, 1)."""
+    check_number("dropout", value, 0.0, 1.0, high_open=True)
 
 
 def _check_is_tensor(name: str, t: object) -> None:
@@ -73,10 +122,16 @@ def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor | None = None) -
             )
         if t.shape[:-2] != q.shape[:-2]:
             raise ValueError(
-                f"q and {name} must share their leading (batch, head) dims: q {fmt_shape(q)} vs {name} {fmt_shape(t)}"
+                f"q and {name} must share their leading (batch, head) dims: "
+                f"q {fmt_shape(q)} vs {name} {fmt_shape(t)}"
             )
     if q.shape[-1] != k.shape[-1]:
         raise ValueError(f"q and k must share the last dim: q {fmt_shape(q)} vs k {fmt_shape(k)}")
+    if q.shape[-1] == 0:
+        raise ValueError(
+            f"q {fmt_shape(q)} and k {fmt_shape(k)} have no features (D = 0): "
+            "a dot product needs at least one"
+        )
     if k.shape[-2] == 0:
         raise ValueError(
             f"k {fmt_shape(k)} has an empty key sequence (Lk = 0): every query needs at least one key; "
@@ -85,6 +140,25 @@ def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor | None = None) -
     if v is not None and v.shape[-2] != k.shape[-2]:
         raise ValueError(
             f"k and v must have the same number of keys (dim -2): k {fmt_shape(k)} vs v {fmt_shape(v)}"
+        )
+
+
+def _mask_dtype_hint(mask: torch.Tensor) -> str:
+    """Which converter turns the mask that was given into an xattn mask."""
+    if mask.is_floating_point():
+        return "an additive float mask (0 = keep, -inf = hide) converts with xattn.from_additive_mask(mask)"
+    if mask.is_complex():
+        return "complex numbers are not a mask"
+    return "a Hugging Face attention_mask of 1s and 0s converts with xattn.from_hf_attention_mask(mask)"
+
+
+def check_bool_mask(name: str, mask: object) -> None:
+    """A bool tensor, True = may attend; anything else is refused with the converter that fits it."""
+    _check_is_tensor(name, mask)
+    if mask.dtype != torch.bool:
+        raise ValueError(
+            f"{name} must be a bool tensor (True = may attend), "
+            f"got {name} {fmt_shape(mask)} of dtype {mask.dtype}; {_mask_dtype_hint(mask)}"
         )
 
 
@@ -97,28 +171,15 @@ def check_mask(
     """Check a boolean mask (True = may attend) against the shape it will mask.
 
     The mask must be bool, have as many dims as the target and match it in every
-    dim or be 1 there (so it broadcasts). Requiring the same number of dims stops
-    a key padding mask (B, Lk) from broadcasting silently against (B, Lq, Lk)
-    when B happens to equal Lq.
+    dim or be 1 there, so it broadcasts without ever growing the target.
+    Requiring the same number of dims stops a key padding mask (B, Lk) from
+    broadcasting silently against (B, Lq, Lk): to (B, B, Lk) when Lq = 1, and to
+    the wrong items when B = Lq.
     """
     if mask is None:
         return
-    _check_is_tensor("mask", mask)
     shape = tuple(shape)
-    if mask.dtype != torch.bool:
-        if mask.is_floating_point():
-            hint = (
-                "additive float masks (0 = keep, -inf = drop) are not accepted; "
-                "convert with xattn.from_additive_mask(mask)"
-            )
-        else:
-            hint = (
-                "for a Hugging Face attention_mask of 1s and 0s use xattn.from_hf_attention_mask(mask); "
-                "for nn.MultiheadAttention's key_padding_mask (True = ignore) use ~mask"
-            )
-        raise ValueError(
-            f"mask must be a bool tensor (True = may attend), got mask {fmt_shape(mask)} of dtype {mask.dtype}; {hint}"
-        )
+    check_bool_mask("mask", mask)
     if mask.device != torch.device(device):
         raise ValueError(f"mask and {target} must be on the same device: mask {mask.device} vs {target} {device}")
     if mask.dim() != len(shape):
@@ -139,6 +200,23 @@ def check_mask(
             )
 
 
+def check_bias(bias: torch.Tensor | None, shape: Sequence[int], dtype: torch.dtype, device: torch.device) -> None:
+    """An additive score bias: floating point, the scores' dtype and device, and broadcastable like a mask."""
+    if bias is None:
+        return
+    check_floating("bias", bias)
+    if bias.dtype != dtype:
+        raise ValueError(f"bias and the scores must share a dtype: bias {bias.dtype} vs scores {dtype}")
+    if bias.device != torch.device(device):
+        raise ValueError(f"bias and the scores must be on the same device: bias {bias.device} vs {device}")
+    shape = tuple(shape)
+    if bias.dim() != len(shape) or any(b not in (1, s) for b, s in zip(bias.shape, shape)):
+        raise ValueError(
+            f"bias {fmt_shape(bias)} must have as many dims as the scores {fmt_shape(shape)}, "
+            "each equal or 1 (as xattn.mask_bias(mask) gives for a mask of the scores)"
+        )
+
+
 def check_scale(scale: float | None) -> None:
     """A score scale must be a positive finite number (or None for 1 / sqrt(D))."""
     if scale is None:
@@ -147,11 +225,11 @@ def check_scale(scale: float | None) -> None:
         raise ValueError(f"scale must be a positive finite number or None (meaning 1/sqrt(D)), got {scale!r}")
 
 
-def check_stream(name: str, t: torch.Tensor, d_model: int) -> None:
-    """A (B, L, D) float tensor whose width is the module's d_model."""
+def check_stream(name: str, t: torch.Tensor, d_model: int, width: str = "d_model") -> None:
+    """A (B, L, D) float tensor whose width is the module's ``d_model`` (or ``d_memory``)."""
     check_floating(name, t)
     if t.dim() != 3 or t.shape[-1] != d_model:
-        raise ValueError(f"{name} must be (B, L, {d_model}) for d_model={d_model}, got {name} {fmt_shape(t)}")
+        raise ValueError(f"{name} must be (B, L, {d_model}) for {width}={d_model}, got {name} {fmt_shape(t)}")
 
 
 def check_memory_mask(memory_mask: torch.Tensor | None, memory_shape: tuple[int, ...]) -> None:
@@ -159,11 +237,12 @@ def check_memory_mask(memory_mask: torch.Tensor | None, memory_shape: tuple[int,
     if memory_mask is None:
         return
     b, lk = memory_shape[0], memory_shape[1]
-    if not isinstance(memory_mask, torch.Tensor) or memory_mask.dtype != torch.bool:
-        got = memory_mask.dtype if isinstance(memory_mask, torch.Tensor) else type(memory_mask).__name__
+    if not isinstance(memory_mask, torch.Tensor):
+        raise ValueError(f"memory_mask must be a bool tensor (B, Lk), got {type(memory_mask).__name__}")
+    if memory_mask.dtype != torch.bool:
         raise ValueError(
-            f"memory_mask must be a bool tensor (B, Lk) with True = may attend, got {got}; "
-            "from nn.MultiheadAttention's key_padding_mask use ~mask"
+            f"memory_mask must be a bool tensor (B, Lk) with True = may attend, got memory_mask "
+            f"{fmt_shape(memory_mask)} of dtype {memory_mask.dtype}; {_mask_dtype_hint(memory_mask)}"
         )
     if tuple(memory_mask.shape) != (b, lk):
         raise ValueError(
@@ -173,14 +252,30 @@ def check_memory_mask(memory_mask: torch.Tensor | None, memory_shape: tuple[int,
 
 
 def check_attn_mask(attn_mask: torch.Tensor | None, b: int, lq: int, lk: int) -> None:
-    """A bool structural mask (Lq, Lk) or (B, Lq, Lk), True = may attend."""
+    """A bool structural mask over (query, key) pairs, True = may attend.
+
+    Shapes (Lq, Lk), (1, Lq, Lk) or (B, Lq, Lk). A 2-D mask is refused when B = Lq
+    (and B > 1): it would then also fit a key padding mask (B, Lk) passed in the
+    wrong place, and the two mean different things; ``attn_mask[None]`` says which.
+    """
     if attn_mask is None:
         return
-    if not isinstance(attn_mask, torch.Tensor) or attn_mask.dtype != torch.bool:
-        got = attn_mask.dtype if isinstance(attn_mask, torch.Tensor) else type(attn_mask).__name__
-        raise ValueError(f"attn_mask must be a bool tensor with True = may attend, got {got}")
-    if tuple(attn_mask.shape) not in ((lq, lk), (b, lq, lk)):
+    if not isinstance(attn_mask, torch.Tensor):
+        raise ValueError(f"attn_mask must be a bool tensor, got {type(attn_mask).__name__}")
+    if attn_mask.dtype != torch.bool:
         raise ValueError(
-            f"attn_mask must be (Lq, Lk) = {fmt_shape((lq, lk))} or (B, Lq, Lk) = {fmt_shape((b, lq, lk))}, "
-            f"got attn_mask {fmt_shape(attn_mask)}"
+            f"attn_mask must be a bool tensor with True = may attend, got attn_mask {fmt_shape(attn_mask)} "
+            f"of dtype {attn_mask.dtype}; {_mask_dtype_hint(attn_mask)}"
+        )
+    if tuple(attn_mask.shape) not in ((lq, lk), (1, lq, lk), (b, lq, lk)):
+        raise ValueError(
+            f"attn_mask must be (Lq, Lk) = {fmt_shape((lq, lk))}, (1, Lq, Lk) or (B, Lq, Lk) = "
+            f"{fmt_shape((b, lq, lk))}, got attn_mask {fmt_shape(attn_mask)}; "
+            "a key padding mask (B, Lk) goes to memory_mask"
+        )
+    if attn_mask.dim() == 2 and b == lq and b > 1:
+        raise ValueError(
+            f"attn_mask {fmt_shape(attn_mask)} is ambiguous here, since B = Lq = {b}: it fits a structural "
+            f"(Lq, Lk) mask and a key padding mask (B, Lk) alike; pass a key padding mask as memory_mask, "
+            f"and a structural mask with its batch axis, attn_mask[None] {fmt_shape((1, lq, lk))}"
         )

@@ -25,22 +25,38 @@ def _copy(dst: torch.Tensor, src: torch.Tensor, what: str) -> None:
 
 @torch.no_grad()
 def load_torch_multihead_attention(module: MultiHeadCrossAttention, mha: nn.MultiheadAttention) -> MultiHeadCrossAttention:
-    """Copy an ``nn.MultiheadAttention``'s weights into ``module``; returns ``module``."""
+    """Copy an ``nn.MultiheadAttention``'s weights into ``module``; returns ``module``.
+
+    A module built with ``kdim = vdim`` (keys and values of another width than
+    the queries) maps to ``MultiHeadCrossAttention(d_memory=kdim)``; different
+    ``kdim`` and ``vdim`` have no counterpart, since in xattn one memory tensor
+    supplies both keys and values.
+    """
+    if not isinstance(module, MultiHeadCrossAttention):
+        raise ValueError(f"module must be an xattn.MultiHeadCrossAttention, got {type(module).__name__}")
     if not isinstance(mha, nn.MultiheadAttention):
         raise ValueError(f"expected nn.MultiheadAttention, got {type(mha).__name__}")
-    if mha.embed_dim != module.d_model or mha.num_heads != module.n_heads:
+    if mha.kdim != mha.vdim:
         raise ValueError(
-            f"sizes differ: xattn d_model={module.d_model}, n_heads={module.n_heads} vs "
-            f"torch embed_dim={mha.embed_dim}, num_heads={mha.num_heads}"
+            f"nn.MultiheadAttention with kdim={mha.kdim} != vdim={mha.vdim} has no xattn counterpart: "
+            "xattn reads keys and values from one memory tensor (B, Lk, d_memory)"
         )
-    if not mha._qkv_same_embed_dim:
-        raise ValueError("nn.MultiheadAttention with kdim/vdim different from embed_dim is not supported")
+    ours = (module.d_model, module.n_heads, module.d_memory)
+    theirs = (mha.embed_dim, mha.num_heads, mha.kdim)
+    if ours != theirs:
+        raise ValueError(
+            f"sizes differ (d_model, n_heads, d_memory): xattn {ours} vs torch (embed_dim, num_heads, kdim) {theirs}"
+        )
     if mha.bias_k is not None:
         raise ValueError("nn.MultiheadAttention with add_bias_kv=True has no xattn counterpart")
     has_bias = mha.in_proj_bias is not None
     if has_bias != (module.q_proj.bias is not None):
         raise ValueError(f"bias differs: torch bias={has_bias}, xattn bias={module.q_proj.bias is not None}")
-    for proj, w in zip((module.q_proj, module.k_proj, module.v_proj), mha.in_proj_weight.chunk(3)):
+    if mha._qkv_same_embed_dim:
+        weights = mha.in_proj_weight.chunk(3)  # packed (3D, D)
+    else:
+        weights = (mha.q_proj_weight, mha.k_proj_weight, mha.v_proj_weight)  # (D, D), (D, kdim), (D, vdim)
+    for proj, w in zip((module.q_proj, module.k_proj, module.v_proj), weights):
         _copy(proj.weight, w, "in_proj_weight")
     if has_bias:
         for proj, b in zip((module.q_proj, module.k_proj, module.v_proj), mha.in_proj_bias.chunk(3)):
@@ -70,6 +86,8 @@ def load_torch_transformer(model: Seq2Seq, transformer: nn.Transformer) -> Seq2S
     left as they are. The two must agree in width, heads, layers, feed-forward
     width and norm placement, and the transformer must use ReLU.
     """
+    if not isinstance(model, Seq2Seq):
+        raise ValueError(f"model must be an xattn.Seq2Seq, got {type(model).__name__}")
     if not isinstance(transformer, nn.Transformer):
         raise ValueError(f"expected nn.Transformer, got {type(transformer).__name__}")
     cfg = model.cfg

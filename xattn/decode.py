@@ -11,19 +11,41 @@ from __future__ import annotations
 
 import torch
 
-from xattn.checks import fmt_shape
+from xattn.checks import check_bool, check_int, check_number, check_positive_int, fmt_shape
 from xattn.model import Seq2Seq
 
 __all__ = ["greedy_decode", "beam_search"]
 
 
-def _check_decode_args(model: Seq2Seq, src: torch.Tensor, max_len: int) -> None:
+def _check_decode_args(
+    model: Seq2Seq, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int, use_cache: bool
+) -> None:
     if not isinstance(model, Seq2Seq):
         raise ValueError(f"model must be an xattn.Seq2Seq, got {type(model).__name__}")
     if not isinstance(src, torch.Tensor) or src.dim() != 2:
-        raise ValueError(f"src must be (B, Lk) token ids, got {fmt_shape(src) if isinstance(src, torch.Tensor) else type(src).__name__}")
-    if max_len < 1 or max_len > model.cfg.max_len:
+        got = fmt_shape(src) if isinstance(src, torch.Tensor) else type(src).__name__
+        raise ValueError(f"src must be (B, Lk) token ids, got {got}")
+    check_positive_int("max_len", max_len)
+    if max_len > model.cfg.max_len:
         raise ValueError(f"max_len must be in [1, {model.cfg.max_len}] (the model's max_len), got {max_len}")
+    vocab = model.cfg.tgt_vocab_size
+    for name, value in (("bos_id", bos_id), ("eos_id", eos_id)):
+        if name == "eos_id" and value is None:
+            continue  # no end token: write max_len tokens
+        check_int(name, value)
+        if value >= vocab:
+            raise ValueError(f"{name}={value} is not an id of the target vocabulary, [0, {vocab})")
+        if value == model.cfg.pad_id:
+            raise ValueError(f"{name}={value} is the padding id, which decoding never writes")
+    check_bool("use_cache", use_cache)
+
+
+def _pad_after_eos(out: torch.Tensor, eos_id: int | None, pad_id: int) -> torch.Tensor:
+    """Replace everything after each row's first ``<eos>`` by padding."""
+    if eos_id is None:
+        return out
+    is_eos = (out == eos_id).long()
+    return out.masked_fill(is_eos.cumsum(1) - is_eos > 0, pad_id)
 
 
 def _next_logits(model, tokens, memory, src_mask, caches):
@@ -35,19 +57,20 @@ def _next_logits(model, tokens, memory, src_mask, caches):
 
 @torch.no_grad()
 def greedy_decode(
-    model: Seq2Seq, src: torch.Tensor, max_len: int = 16, *, bos_id: int = 1, eos_id: int = 2,
+    model: Seq2Seq, src: torch.Tensor, max_len: int = 16, *, bos_id: int = 1, eos_id: int | None = 2,
     use_cache: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Write the most likely next token, step by step, until every sentence has ended.
 
     The padding token is never written. Positions after a sentence's ``<eos>``
-    are returned as padding.
+    are returned as padding. With ``eos_id=None`` nothing ends a sentence, and
+    ``max_len`` tokens are written (for timing and for tests).
 
     Returns:
         ``(tokens, logits)``: (B, T) ids without ``<bos>``, and the (B, T, V)
         logits each token was chosen from, with T <= max_len.
     """
-    _check_decode_args(model, src, max_len)
+    _check_decode_args(model, src, max_len, bos_id, eos_id, use_cache)
     memory, src_mask = model.encode(src)
     caches = model.init_cache(memory) if use_cache else None
     tokens = torch.full((src.shape[0], 1), bos_id, dtype=torch.long, device=src.device)  # (B, 1)
@@ -59,31 +82,32 @@ def greedy_decode(
         all_logits.append(logits)
         next_token = logits.argmax(-1)  # (B,)
         tokens = torch.cat([tokens, next_token[:, None]], dim=1)
-        finished |= next_token == eos_id
-        if bool(finished.all()):
-            break
-    out = tokens[:, 1:]
-    after_eos = (out == eos_id).long().cumsum(1) - (out == eos_id).long() > 0
-    return out.masked_fill(after_eos, model.cfg.pad_id), torch.stack(all_logits, dim=1)
+        if eos_id is not None:
+            finished |= next_token == eos_id
+            if bool(finished.all()):
+                break
+    out = _pad_after_eos(tokens[:, 1:], eos_id, model.cfg.pad_id)  # (B, T), without <bos>
+    return out, torch.stack(all_logits, dim=1)
 
 
 @torch.no_grad()
 def beam_search(
     model: Seq2Seq, src: torch.Tensor, beam_size: int = 4, max_len: int = 16, *, bos_id: int = 1,
-    eos_id: int = 2, length_penalty: float = 0.6, use_cache: bool = True,
+    eos_id: int | None = 2, length_penalty: float = 0.6, use_cache: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Keep the ``beam_size`` best prefixes of every sentence at every step.
 
     Finished hypotheses are ranked by log-probability divided by the length
-    penalty ((5 + length) / 6) ** alpha of Wu et al. (2016).
+    penalty ((5 + length) / 6) ** alpha of Wu et al. (2016). With
+    ``eos_id=None`` every hypothesis runs to ``max_len`` tokens.
 
     Returns:
         ``(tokens, scores)``: the best hypothesis per sentence (B, T), padded after
         ``<eos>``, and its penalized score (B,).
     """
-    _check_decode_args(model, src, max_len)
-    if beam_size < 1:
-        raise ValueError(f"beam_size must be at least 1, got {beam_size}")
+    _check_decode_args(model, src, max_len, bos_id, eos_id, use_cache)
+    check_positive_int("beam_size", beam_size)
+    check_number("length_penalty", length_penalty, 0.0)
     b, k = src.shape[0], beam_size
     memory, src_mask = model.encode(src)
     memory = memory.repeat_interleave(k, dim=0)  # (B*K, Lk, D)
@@ -100,10 +124,11 @@ def beam_search(
         logits[:, model.cfg.pad_id] = float("-inf")
         logp = logits.float().log_softmax(-1).view(b, k, -1)  # (B, K, V)
         vocab = logp.shape[-1]
-        # A finished beam may only extend itself with <eos>, at no cost.
-        done = torch.full_like(logp, float("-inf"))
-        done[..., eos_id] = 0.0
-        logp = torch.where(finished[..., None], done, logp)
+        if eos_id is not None:
+            # A finished beam may only extend itself with <eos>, at no cost.
+            done = torch.full_like(logp, float("-inf"))
+            done[..., eos_id] = 0.0
+            logp = torch.where(finished[..., None], done, logp)
         top, flat = (scores[..., None] + logp).view(b, k * vocab).topk(k, dim=-1)  # (B, K)
         beam, token = flat // vocab, flat % vocab  # which beam each survivor extends, with which token
         rows = (beam + torch.arange(b, device=src.device)[:, None] * k).view(-1)  # (B*K,)
@@ -113,13 +138,12 @@ def beam_search(
                 cache.self_k, cache.self_v = cache.self_k[rows], cache.self_v[rows]
         was_finished = finished.gather(1, beam)
         lengths = lengths.gather(1, beam) + (~was_finished).float()
-        finished = was_finished | (token == eos_id)
+        finished = was_finished | (token == eos_id) if eos_id is not None else was_finished
         scores = top
         if bool(finished.all()):
             break
     penalized = scores / ((5.0 + lengths) / 6.0) ** length_penalty  # (B, K)
     best = penalized.argmax(-1)  # (B,)
     rows = best + torch.arange(b, device=src.device) * k
-    out = tokens[rows, 1:]
-    after_eos = (out == eos_id).long().cumsum(1) - (out == eos_id).long() > 0
-    return out.masked_fill(after_eos, model.cfg.pad_id), penalized.gather(1, best[:, None])[:, 0]
+    out = _pad_after_eos(tokens[rows, 1:], eos_id, model.cfg.pad_id)  # (B, T)
+    return out, penalized.gather(1, best[:, None])[:, 0]

@@ -5,9 +5,12 @@ Index legend (the notation page's symbols):
     d feature within a head (Dh = D // H).
 
 ``x`` is the query-side stream (B, Lq, D); ``memory`` supplies keys and values
-(B, Lk, D). Masks are bool, True = may attend: ``memory_mask`` marks the real
-keys (B, Lk); ``attn_mask`` is a structural mask over (query, key) pairs, such
-as the causal mask of a decoder's self-attention, (Lq, Lk) or (B, Lq, Lk).
+(B, Lk, d_memory), where d_memory is D unless the layer is told otherwise. Masks
+are bool, True = may attend: ``memory_mask`` marks the real keys (B, Lk);
+``attn_mask`` is a structural mask over (query, key) pairs, such as the causal
+mask of a decoder's self-attention, (Lq, Lk) or (B | 1, Lq, Lk). Unlike the
+pure functions of :mod:`xattn.attention`, the layers take these masks as they
+are and add the query and head axes themselves.
 """
 
 from __future__ import annotations
@@ -16,8 +19,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xattn.attention import aggregate, attention, attention_scores, masked_softmax
-from xattn.checks import check_attn_mask, check_memory_mask, check_stream, fmt_shape
+from xattn.attention import aggregate, attention, attention_scores, mask_bias, masked_softmax
+from xattn.checks import (
+    check_attn_mask,
+    check_bool,
+    check_bool_mask,
+    check_dropout,
+    check_floating,
+    check_memory_mask,
+    check_positive_int,
+    check_stream,
+    fmt_shape,
+)
 
 __all__ = ["split_heads", "merge_heads", "combine_masks", "CrossAttention", "MultiHeadCrossAttention"]
 
@@ -30,6 +43,7 @@ def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
     """
     if x.dim() != 3:
         raise ValueError(f"x must be (B, L, D), got x {fmt_shape(x)}")
+    check_positive_int("n_heads", n_heads)
     b, length, d = x.shape
     if d % n_heads:
         raise ValueError(f"the width {d} of x {fmt_shape(x)} is not divisible by n_heads={n_heads}")
@@ -54,7 +68,21 @@ def combine_masks(
     """Merge a key padding mask (B, Lk) and a structural mask into one mask of ``n_dims`` dims.
 
     With ``n_dims=3`` the result broadcasts to (B, Lq, Lk); with 4 to (B, H, Lq, Lk).
+
+    Shapes:
+        memory_mask (B, Lk), attn_mask (Lq, Lk) or (B | 1, Lq, Lk)
+        -> (B | 1, Lq | 1, Lk), or (B | 1, 1, Lq | 1, Lk) with ``n_dims=4``
     """
+    if n_dims not in (3, 4):
+        raise ValueError(f"n_dims must be 3 (B, Lq, Lk) or 4 (B, H, Lq, Lk), got {n_dims!r}")
+    if memory_mask is not None:
+        check_bool_mask("memory_mask", memory_mask)
+        if memory_mask.dim() != 2:
+            raise ValueError(f"memory_mask must be (B, Lk), got memory_mask {fmt_shape(memory_mask)}")
+    if attn_mask is not None:
+        check_bool_mask("attn_mask", attn_mask)
+        if attn_mask.dim() not in (2, 3):
+            raise ValueError(f"attn_mask must be (Lq, Lk) or (B, Lq, Lk), got attn_mask {fmt_shape(attn_mask)}")
     mask = None
     if memory_mask is not None:
         mask = memory_mask[:, None, :]  # (B, 1, Lk)
@@ -66,35 +94,44 @@ def combine_masks(
     return mask
 
 
+def _check_widths(d_model: int, d_memory: int | None, bias: bool) -> int:
+    check_positive_int("d_model", d_model)
+    if d_memory is not None:
+        check_positive_int("d_memory", d_memory)
+    check_bool("bias", bias)
+    return d_model if d_memory is None else d_memory
+
+
 class CrossAttention(nn.Module):
     """Single-head cross-attention with learned query, key and value projections.
 
     Args:
-        d_model: width D of ``x`` and ``memory``.
+        d_model: width D of ``x``.
         d_head: width of queries, keys and values; default D.
         bias: whether the projections have a bias.
+        d_memory: width of ``memory``, when it differs from D (image or audio
+            features read by a text decoder); default D.
 
     Shapes:
-        x (B, Lq, D), memory (B, Lk, D), memory_mask (B, Lk)
+        x (B, Lq, D), memory (B, Lk, d_memory), memory_mask (B, Lk)
         -> out (B, Lq, d_head), weights (B, Lq, Lk)
     """
 
-    def __init__(self, d_model: int, d_head: int | None = None, bias: bool = True):
+    def __init__(self, d_model: int, d_head: int | None = None, bias: bool = True, d_memory: int | None = None):
         super().__init__()
+        d_memory = _check_widths(d_model, d_memory, bias)
         d_head = d_model if d_head is None else d_head
-        for name, value in (("d_model", d_model), ("d_head", d_head)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        self.d_model, self.d_head = d_model, d_head
+        check_positive_int("d_head", d_head)
+        self.d_model, self.d_head, self.d_memory = d_model, d_head, d_memory
         self.q_proj = nn.Linear(d_model, d_head, bias=bias)
-        self.k_proj = nn.Linear(d_model, d_head, bias=bias)
-        self.v_proj = nn.Linear(d_model, d_head, bias=bias)
+        self.k_proj = nn.Linear(d_memory, d_head, bias=bias)
+        self.v_proj = nn.Linear(d_memory, d_head, bias=bias)
 
     def forward(
         self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         check_stream("x", x, self.d_model)
-        check_stream("memory", memory, self.d_model)
+        check_stream("memory", memory, self.d_memory, "d_memory")
         if x.shape[0] != memory.shape[0]:
             raise ValueError(f"x and memory must share the batch size: x {fmt_shape(x)} vs memory {fmt_shape(memory)}")
         check_memory_mask(memory_mask, tuple(memory.shape))
@@ -109,7 +146,7 @@ class MultiHeadCrossAttention(nn.Module):
     The same module serves self-attention: pass ``x`` as the memory too.
 
     Args:
-        d_model: width D of ``x`` and ``memory``.
+        d_model: width D of ``x`` and of the output.
         n_heads: number of heads H; D must be divisible by H.
         dropout: dropout on the attention weights while training.
         bias: whether the four projections have biases.
@@ -117,35 +154,45 @@ class MultiHeadCrossAttention(nn.Module):
             result, fused kernels); the from-scratch path built from
             :func:`xattn.attention_scores`, :func:`xattn.masked_softmax` and
             :func:`xattn.aggregate` is used whenever weights are requested.
+        d_memory: width of ``memory``, when it differs from D (as
+            ``nn.MultiheadAttention``'s ``kdim`` and ``vdim``); default D.
 
     Shapes:
-        x (B, Lq, D), memory (B, Lk, D), memory_mask (B, Lk),
-        attn_mask (Lq, Lk) or (B, Lq, Lk) -> out (B, Lq, D), weights (B, H, Lq, Lk)
+        x (B, Lq, D), memory (B, Lk, d_memory), memory_mask (B, Lk),
+        attn_mask (Lq, Lk), (1, Lq, Lk) or (B, Lq, Lk)
+        -> out (B, Lq, D), weights (B, H, Lq, Lk)
     """
 
-    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, bias: bool = True, fast: bool = False):
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        dropout: float = 0.0,
+        bias: bool = True,
+        fast: bool = False,
+        d_memory: int | None = None,
+    ):
         super().__init__()
-        for name, value in (("d_model", d_model), ("n_heads", n_heads)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        d_memory = _check_widths(d_model, d_memory, bias)
+        check_positive_int("n_heads", n_heads)
         if d_model % n_heads:
             raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads} (each head gets D / H features)")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self.d_model, self.n_heads, self.d_head = d_model, n_heads, d_model // n_heads
+        check_dropout(dropout)
+        check_bool("fast", fast)
+        self.d_model, self.n_heads, self.d_head, self.d_memory = d_model, n_heads, d_model // n_heads, d_memory
         self.dropout, self.fast = dropout, fast
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.k_proj = nn.Linear(d_model, d_model, bias=bias)
-        self.v_proj = nn.Linear(d_model, d_model, bias=bias)
+        self.k_proj = nn.Linear(d_memory, d_model, bias=bias)
+        self.v_proj = nn.Linear(d_memory, d_model, bias=bias)
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
 
     def project_kv(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys and values of the memory, split into heads; a decoder computes them once per sentence.
 
         Shapes:
-            memory (B, Lk, D) -> k, v (B, H, Lk, Dh)
+            memory (B, Lk, d_memory) -> k, v (B, H, Lk, Dh)
         """
-        check_stream("memory", memory, self.d_model)
+        check_stream("memory", memory, self.d_memory, "d_memory")
         k = split_heads(self.k_proj(memory), self.n_heads)  # (B, H, Lk, Dh)
         v = split_heads(self.v_proj(memory), self.n_heads)  # (B, H, Lk, Dh)
         return k, v
@@ -166,17 +213,14 @@ class MultiHeadCrossAttention(nn.Module):
             ``(out, weights)``; weights are None unless ``need_weights``.
         """
         check_stream("x", x, self.d_model)
+        check_bool("need_weights", need_weights)
         if (memory is None) == (kv is None):
-            raise ValueError("pass exactly one of memory (B, Lk, D) and kv=(k, v) from project_kv")
+            raise ValueError("pass exactly one of memory (B, Lk, d_memory) and kv=(k, v) from project_kv")
         if kv is not None:
-            k, v = kv
-            expected = (x.shape[0], self.n_heads, k.shape[2] if k.dim() == 4 else -1, self.d_head)
-            for name, t in (("k", k), ("v", v)):
-                if tuple(t.shape) != expected:
-                    raise ValueError(f"kv {name} must be (B, H, Lk, Dh) = {fmt_shape(expected)}, got {fmt_shape(t)}")
-            memory_shape = (k.shape[0], k.shape[2], self.d_model)
+            k, v = _check_kv(kv, x.shape[0], self.n_heads, self.d_head)
+            memory_shape = (k.shape[0], k.shape[2], self.d_memory)
         else:
-            check_stream("memory", memory, self.d_model)
+            check_stream("memory", memory, self.d_memory, "d_memory")
             if memory.shape[0] != x.shape[0]:
                 raise ValueError(
                     f"x and memory must share the batch size: x {fmt_shape(x)} vs memory {fmt_shape(memory)}"
@@ -187,13 +231,31 @@ class MultiHeadCrossAttention(nn.Module):
         check_attn_mask(attn_mask, x.shape[0], x.shape[1], memory_shape[1])
 
         q = split_heads(self.q_proj(x), self.n_heads)  # (B, H, Lq, Dh)
-        mask = combine_masks(memory_mask, attn_mask, 4)  # (B, 1, Lq | 1, Lk)
+        mask = combine_masks(memory_mask, attn_mask, 4)  # (B | 1, 1, Lq | 1, Lk)
         dropout = self.dropout if self.training else 0.0
         weights = None
         if self.fast and not need_weights:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)  # (B, H, Lq, Dh)
         else:
-            weights = masked_softmax(attention_scores(q, k), mask)  # (B, H, Lq, Lk)
+            bias = None if mask is None else mask_bias(mask, q.dtype)  # 0 or -inf, as small as the mask
+            scores = attention_scores(q, k, bias=bias)  # (B, H, Lq, Lk), the mask folded in
+            weights = masked_softmax(scores, mask, biased=True)  # (B, H, Lq, Lk)
             out = aggregate(F.dropout(weights, dropout, self.training) if dropout else weights, v)
+            if not need_weights:
+                weights = None
         out = self.out_proj(merge_heads(out))  # (B, Lq, D)
         return out, weights
+
+
+def _check_kv(kv: object, b: int, n_heads: int, d_head: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keys and values from :meth:`MultiHeadCrossAttention.project_kv`: two tensors (B, H, Lk, Dh)."""
+    if not isinstance(kv, (tuple, list)) or len(kv) != 2:
+        raise ValueError(f"kv must be the pair (k, v) that project_kv returns, got {type(kv).__name__}")
+    k, v = kv
+    for name, t in (("k", k), ("v", v)):
+        check_floating(f"kv {name}", t)
+    expected = (b, n_heads, k.shape[2] if k.dim() == 4 else -1, d_head)
+    for name, t in (("k", k), ("v", v)):
+        if tuple(t.shape) != expected:
+            raise ValueError(f"kv {name} must be (B, H, Lk, Dh) = {fmt_shape(expected)}, got {fmt_shape(t)}")
+    return k, v

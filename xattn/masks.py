@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import torch
 
-from xattn.checks import fmt_shape
+from xattn.checks import check_int, fmt_shape
 
 __all__ = [
     "padding_mask",
@@ -43,6 +43,10 @@ def padding_mask(
         lengths (B,) -> mask (B, L)
     """
     if not isinstance(lengths, torch.Tensor):
+        if not isinstance(lengths, Sequence) or not all(
+            isinstance(n, int) and not isinstance(n, bool) for n in lengths
+        ):
+            raise ValueError(f"lengths must be a tensor or a sequence of ints, got {lengths!r}")
         lengths = torch.as_tensor(list(lengths), dtype=torch.long)
     if lengths.dim() != 1:
         raise ValueError(f"lengths must be 1-D (B,), got lengths {fmt_shape(lengths)}")
@@ -55,6 +59,7 @@ def padding_mask(
     longest = int(lengths.max()) if lengths.numel() else 0
     if max_len is None:
         max_len = longest
+    check_int("max_len", max_len)
     if max_len < longest:
         raise ValueError(f"max_len {max_len} is shorter than the longest sequence, length {longest}")
     positions = torch.arange(max_len, device=device)  # (L,)
@@ -70,7 +75,7 @@ def causal_mask(length: int, device: torch.device | str | None = None) -> torch.
     Shapes:
         -> mask (L, L)
     """
-    if not isinstance(length, int) or length < 1:
+    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
         raise ValueError(f"length must be a positive int, got {length!r}")
     return torch.ones(length, length, dtype=torch.bool, device=device).tril()  # (L, L)
 

@@ -22,14 +22,9 @@ from xattn.blocks import (
     LearnedPositionalEncoding,
     SinusoidalPositionalEncoding,
 )
-from xattn.checks import fmt_shape
+from xattn.checks import check_bool, check_dropout, check_int, check_positive_int, fmt_shape
 
 __all__ = ["Seq2SeqConfig", "Encoder", "Decoder", "Seq2Seq"]
-
-
-def _positive_int(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -57,17 +52,19 @@ class Seq2SeqConfig:
 
     def __post_init__(self):
         for name in ("src_vocab_size", "tgt_vocab_size", "d_model", "n_heads", "n_layers", "max_len"):
-            _positive_int(name, getattr(self, name))
+            check_positive_int(name, getattr(self, name))
         for name in ("n_decoder_layers", "d_ff"):
             if getattr(self, name) is not None:
-                _positive_int(name, getattr(self, name))
+                check_positive_int(name, getattr(self, name))
+        for name in ("norm_first", "share_embeddings", "tie_output", "fast"):
+            check_bool(name, getattr(self, name))
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model={self.d_model} must be divisible by n_heads={self.n_heads}")
         if self.d_model % 2:
             raise ValueError(f"d_model={self.d_model} must be even for the sinusoidal positions")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if not 0 <= self.pad_id < min(self.src_vocab_size, self.tgt_vocab_size):
+        check_dropout(self.dropout)
+        check_int("pad_id", self.pad_id)
+        if self.pad_id >= min(self.src_vocab_size, self.tgt_vocab_size):
             raise ValueError(f"pad_id={self.pad_id} must be a valid id of both vocabularies")
         if self.positional not in ("sinusoidal", "learned"):
             raise ValueError(f"positional must be 'sinusoidal' or 'learned', got {self.positional!r}")
@@ -96,6 +93,9 @@ class Seq2SeqConfig:
 class Encoder(nn.Module):
     """A stack of encoder blocks and a final layer norm (as ``nn.TransformerEncoder`` has).
 
+    Args:
+        cfg: the sizes, from :class:`Seq2SeqConfig`.
+
     Shapes:
         x (B, Lk, D), mask (B, Lk) -> memory (B, Lk, D)
     """
@@ -116,6 +116,9 @@ class Encoder(nn.Module):
 
 class Decoder(nn.Module):
     """A stack of decoder blocks and a final layer norm.
+
+    Args:
+        cfg: the sizes, from :class:`Seq2SeqConfig`.
 
     Shapes:
         x (B, Lq, D), memory (B, Lk, D), memory_mask (B, Lk), tgt_mask (B, Lq) -> (B, Lq, D)
@@ -143,6 +146,7 @@ class Decoder(nn.Module):
 
     def keep_cross_weights(self, keep: bool = True) -> None:
         """Make every block keep its cross-attention weights from the next forward pass on."""
+        check_bool("keep", keep)
         for layer in self.layers:
             layer.keep_weights = keep
 
@@ -160,6 +164,9 @@ class Decoder(nn.Module):
 
 class Seq2Seq(nn.Module):
     """An encoder–decoder Transformer over token ids.
+
+    Args:
+        cfg: the model's hyperparameters, checked when the config is made.
 
     Shapes:
         src (B, Lk), tgt_in (B, Lq) -> logits (B, Lq, V_tgt)
@@ -234,5 +241,14 @@ class Seq2Seq(nn.Module):
         Shapes:
             token (B, 1) -> logits (B, V)
         """
+        check_int("position", position)
+        self._check_ids("token", token, self.cfg.tgt_vocab_size)
+        if token.shape[1] != 1:
+            raise ValueError(f"token must be (B, 1), one token per sentence, got token {fmt_shape(token)}")
+        if not isinstance(caches, list) or len(caches) != len(self.decoder.layers):
+            raise ValueError(
+                f"caches must be the list from init_cache, one per decoder layer ({len(self.decoder.layers)}), "
+                f"got {type(caches).__name__}"
+            )
         h = self.decoder(self._embed(self.tgt_embed, token, start=position), None, src_mask, None, caches)
         return self.generator(h[:, -1])  # (B, V)

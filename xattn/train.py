@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from xattn.checks import check_bool, check_int, check_number, check_positive_int
 from xattn.data import DateTask
 from xattn.decode import greedy_decode
 from xattn.model import Seq2Seq, Seq2SeqConfig
@@ -58,21 +59,21 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("steps", "batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
+            check_positive_int(name, getattr(self, name))
         for name in ("warmup_steps", "eval_every", "checkpoint_every", "eval_examples", "seed"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"{name} must be an int >= 0, got {v!r}")
-        if not 0 < self.lr < 1:
-            raise ValueError(f"lr must be in (0, 1), got {self.lr}")
-        if not 0 <= self.min_lr_ratio <= 1:
-            raise ValueError(f"min_lr_ratio must be in [0, 1], got {self.min_lr_ratio}")
-        if self.grad_clip < 0 or self.weight_decay < 0 or not 0 <= self.label_smoothing < 1:
-            raise ValueError("grad_clip and weight_decay must be >= 0 and label_smoothing in [0, 1)")
-        if self.stop_at_exact_match is not None and not 0 < self.stop_at_exact_match <= 1:
-            raise ValueError(f"stop_at_exact_match must be in (0, 1], got {self.stop_at_exact_match}")
+            check_int(name, getattr(self, name))
+        check_number("lr", self.lr, 0.0, 1.0, low_open=True, high_open=True)
+        check_number("min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
+        check_number("weight_decay", self.weight_decay, 0.0)
+        check_number("grad_clip", self.grad_clip, 0.0)
+        check_number("label_smoothing", self.label_smoothing, 0.0, 1.0, high_open=True)
+        if not isinstance(self.betas, (tuple, list)) or len(self.betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {self.betas!r}")
+        for i, beta in enumerate(self.betas):
+            check_number(f"betas[{i}]", beta, 0.0, 1.0, high_open=True)
+        if self.stop_at_exact_match is not None:
+            check_number("stop_at_exact_match", self.stop_at_exact_match, 0.0, 1.0, low_open=True)
+        check_bool("amp", self.amp)
 
 
 @dataclass
@@ -206,6 +207,10 @@ def train(
     """
     if not isinstance(cfg, TrainConfig):
         raise ValueError(f"cfg must be a TrainConfig, got {type(cfg).__name__}")
+    if not isinstance(_unwrap(model), Seq2Seq):
+        raise ValueError(f"model must be an xattn.Seq2Seq, got {type(model).__name__}")
+    if not isinstance(task, DateTask):
+        raise ValueError(f"task must be an xattn.DateTask, got {type(task).__name__}")
     from tqdm.auto import tqdm
 
     distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
