@@ -13,18 +13,24 @@ import os
 # each is also how the stored outputs were produced. Kernels inherit this.
 for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"
-os.environ.setdefault("XATTN_PROGRESS", "0")  # no progress bars in stored or compared outputs
+# No progress bars in stored or compared outputs.
+os.environ.setdefault("XATTN_PROGRESS", "0")
 
-import matplotlib
+import matplotlib  # noqa: E402 (after the thread settings, which it must not precede)
 
 matplotlib.use("Agg")
 
 from hypothesis import HealthCheck, settings  # noqa: E402
 
 settings.register_profile(
-    "default", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "default",
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
-settings.register_profile("ci", max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "ci", max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 import torch  # noqa: E402
@@ -33,7 +39,7 @@ torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(config, items):
-    """Start the slowest tests first, so two workers finish together: coursework, then notebooks."""
+    """Slowest first, so that two workers finish together: coursework, notebooks."""
 
     def rank(item):
         if item.path.name == "test_coursework.py":
@@ -46,12 +52,13 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """Keep each notebook's cells on one worker, in order; spread everything else test by test."""
+    """Each notebook's cells on one worker, in order; everything else test by test."""
     from xdist.scheduler import LoadScopeScheduling
 
     class NotebookScope(LoadScopeScheduling):
         def _split_scope(self, nodeid):
-            # nbval names a cell "chapters/NN_name::ipynb::Cell 7" (or "...ipynb::Cell 7").
+            # nbval names a cell "chapters/NN_name::ipynb::Cell 7" (or "...ipynb::Cell
+            # 7").
             if "::Cell " in nodeid:
                 return nodeid.split("::Cell ", 1)[0]
             return nodeid

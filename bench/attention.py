@@ -1,6 +1,6 @@
 """Forward + backward time of MultiHeadCrossAttention against nn.MultiheadAttention.
 
-    .venv/bin/python bench/attention.py            # the shapes of the issue: D=512, H=8, B=8
+    .venv/bin/python bench/attention.py            # the issue's shapes: D=512, H=8, B=8
     .venv/bin/python bench/attention.py --quick    # smaller shapes, a few seconds
 
 For each shape the three layers get the same weights and the same inputs,
@@ -48,25 +48,60 @@ def main(argv=None) -> int:
         shapes = [(lq, lk) for lq in (32, 128) for lk in (32, 128, 512)]
     torch.manual_seed(0)
     reference = nn.MultiheadAttention(d, h, batch_first=True).to(device)
-    scratch = xattn.load_torch_multihead_attention(xattn.MultiHeadCrossAttention(d, h), reference).to(device)
-    fast = xattn.load_torch_multihead_attention(xattn.MultiHeadCrossAttention(d, h, fast=True), reference).to(device)
+    scratch = xattn.load_torch_multihead_attention(
+        xattn.MultiHeadCrossAttention(d, h), reference
+    ).to(device)
+    fast = xattn.load_torch_multihead_attention(
+        xattn.MultiHeadCrossAttention(d, h, fast=True), reference
+    ).to(device)
     rows = []
     for lq, lk in shapes:
         x = torch.randn(b, lq, d, device=device, requires_grad=True)
         memory = torch.randn(b, lk, d, device=device, requires_grad=True)
         lengths = torch.linspace(lk // 2, lk, b).long()  # every item padded differently
         keep = None if args.no_mask else xattn.padding_mask(lengths, lk).to(device)
-        times = interleaved_medians({
-            "torch": lambda: step(reference, x, memory, keep, True),
-            "scratch": lambda: step(scratch, x, memory, keep, False),
-            "fast": lambda: step(fast, x, memory, keep, False),
-        }, rounds=args.rounds, device=device)
-        rows.append([f"{lq}", f"{lk}", f"{1000 * times['torch']:.1f}",
-                     f"{times['scratch'] / times['torch']:.2f}x", f"{times['fast'] / times['torch']:.2f}x"])
-        print(f"Lq={lq} Lk={lk}: " + ", ".join(f"{k} {1000 * v:.1f} ms" for k, v in times.items()), file=sys.stderr)
-    print(f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, D={d}, H={h}, B={b}, "
-          f"{'no mask' if args.no_mask else 'key padding mask'}; forward + backward, median of {args.rounds} rounds")
-    print(markdown_table(["Lq", "Lk", "nn.MultiheadAttention (ms)", "xattn from scratch", "xattn fast path"], rows))
+        inputs = (x, memory, keep)
+        times = interleaved_medians(
+            {
+                "torch": lambda: step(reference, *inputs, True),  # noqa: B023 (used at once)
+                "scratch": lambda: step(scratch, *inputs, False),  # noqa: B023
+                "fast": lambda: step(fast, *inputs, False),  # noqa: B023
+            },
+            rounds=args.rounds,
+            device=device,
+        )
+        rows.append(
+            [
+                f"{lq}",
+                f"{lk}",
+                f"{1000 * times['torch']:.1f}",
+                f"{times['scratch'] / times['torch']:.2f}x",
+                f"{times['fast'] / times['torch']:.2f}x",
+            ]
+        )
+        print(
+            f"Lq={lq} Lk={lk}: "
+            + ", ".join(f"{k} {1000 * v:.1f} ms" for k, v in times.items()),
+            file=sys.stderr,
+        )
+    print(
+        f"device: {device}, torch {torch.__version__}, threads "
+        f"{torch.get_num_threads()}, D={d}, H={h}, B={b}, "
+        f"{'no mask' if args.no_mask else 'key padding mask'}; forward + backward, "
+        f"median of {args.rounds} rounds"
+    )
+    print(
+        markdown_table(
+            [
+                "Lq",
+                "Lk",
+                "nn.MultiheadAttention (ms)",
+                "xattn from scratch",
+                "xattn fast path",
+            ],
+            rows,
+        )
+    )
     return 0
 
 

@@ -20,9 +20,14 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def interleaved_medians(fns: dict[str, Callable[[], None]], rounds: int, warmup: int = 2,
-                        device: torch.device = torch.device("cpu")) -> dict[str, float]:
-    """Median seconds per call of each function, measured round-robin in rotating order."""
+def interleaved_medians(
+    fns: dict[str, Callable[[], None]],
+    rounds: int,
+    warmup: int = 2,
+    device: torch.device | None = None,
+) -> dict[str, float]:
+    """Median seconds per call of each function, round-robin in rotating order."""
+    device = torch.device("cpu") if device is None else device
     names = list(fns)
     for _ in range(warmup):
         for name in names:
@@ -30,7 +35,7 @@ def interleaved_medians(fns: dict[str, Callable[[], None]], rounds: int, warmup:
     sync(device)
     times: dict[str, list[float]] = {name: [] for name in names}
     for r in range(rounds):
-        order = names[r % len(names):] + names[: r % len(names)]
+        order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             sync(device)
             start = time.perf_counter()
@@ -41,6 +46,9 @@ def interleaved_medians(fns: dict[str, Callable[[], None]], rounds: int, warmup:
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)

@@ -37,18 +37,32 @@ from xattn.train import PRESETS, TrainConfig, train  # noqa: E402
 
 
 class TorchSeq2Seq(nn.Module):
-    """nn.Transformer with the same embeddings, positions and tied output layer as xattn.Seq2Seq."""
+    """nn.Transformer with xattn.Seq2Seq's embeddings, positions and tied output."""
 
     def __init__(self, cfg: xattn.Seq2SeqConfig):
         super().__init__()
         self.cfg = cfg
-        self.src_embed = nn.Embedding(cfg.src_vocab_size, cfg.d_model, padding_idx=cfg.pad_id)
-        self.tgt_embed = nn.Embedding(cfg.tgt_vocab_size, cfg.d_model, padding_idx=cfg.pad_id)
+        self.src_embed = nn.Embedding(
+            cfg.src_vocab_size, cfg.d_model, padding_idx=cfg.pad_id
+        )
+        self.tgt_embed = nn.Embedding(
+            cfg.tgt_vocab_size, cfg.d_model, padding_idx=cfg.pad_id
+        )
         self.positions = xattn.SinusoidalPositionalEncoding(cfg.d_model, cfg.max_len)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # nn.Transformer's note about its nested-tensor fast path
-            self.transformer = nn.Transformer(cfg.d_model, cfg.n_heads, cfg.n_layers, cfg.decoder_layers,
-                                              cfg.ff_width, cfg.dropout, batch_first=True, norm_first=cfg.norm_first)
+            warnings.simplefilter(
+                "ignore"
+            )  # nn.Transformer's note about its nested-tensor fast path
+            self.transformer = nn.Transformer(
+                cfg.d_model,
+                cfg.n_heads,
+                cfg.n_layers,
+                cfg.decoder_layers,
+                cfg.ff_width,
+                cfg.dropout,
+                batch_first=True,
+                norm_first=cfg.norm_first,
+            )
         self.generator = nn.Linear(cfg.d_model, cfg.tgt_vocab_size, bias=False)
         self.generator.weight = self.tgt_embed.weight
 
@@ -58,14 +72,22 @@ class TorchSeq2Seq(nn.Module):
         t = self.positions(self.tgt_embed(tgt_in) * scale)
         causal = ~xattn.causal_mask(tgt_in.shape[1], device=src.device)
         pad = self.cfg.pad_id
-        h = self.transformer(s, t, tgt_mask=causal, src_key_padding_mask=src == pad,
-                             memory_key_padding_mask=src == pad, tgt_key_padding_mask=tgt_in == pad)
+        h = self.transformer(
+            s,
+            t,
+            tgt_mask=causal,
+            src_key_padding_mask=src == pad,
+            memory_key_padding_mask=src == pad,
+            tgt_key_padding_mask=tgt_in == pad,
+        )
         return self.generator(h)
 
 
 def bench_step(task: DateTask, preset: str, rounds: int, device: torch.device) -> str:
     model_kw, train_kw = PRESETS[preset]
-    cfg = xattn.Seq2SeqConfig(len(task.source_vocab), len(task.target_vocab), **model_kw)
+    cfg = xattn.Seq2SeqConfig(
+        len(task.source_vocab), len(task.target_vocab), **model_kw
+    )
     xattn.seed_everything(0)
     models = {
         "nn.Transformer": TorchSeq2Seq(dataclasses.replace(cfg, fast=False)),
@@ -74,9 +96,13 @@ def bench_step(task: DateTask, preset: str, rounds: int, device: torch.device) -
     }
     for m in models.values():
         m.to(device).train()
-    optimizers = {k: torch.optim.AdamW(m.parameters(), lr=1e-3) for k, m in models.items()}
+    optimizers = {
+        k: torch.optim.AdamW(m.parameters(), lr=1e-3) for k, m in models.items()
+    }
     batch_size = train_kw["batch_size"]
-    batches = [task.batch(s, batch_size, seed=0, device=device) for s in range(rounds + 3)]
+    batches = [
+        task.batch(s, batch_size, seed=0, device=device) for s in range(rounds + 3)
+    ]
     counters = {k: 0 for k in models}
 
     def make(name):
@@ -84,56 +110,93 @@ def bench_step(task: DateTask, preset: str, rounds: int, device: torch.device) -
             src, tgt_in, tgt_out = batches[counters[name] % len(batches)]
             counters[name] += 1
             logits = models[name](src, tgt_in)
-            loss = F.cross_entropy(logits.flatten(0, 1), tgt_out.flatten(), ignore_index=cfg.pad_id)
+            loss = F.cross_entropy(
+                logits.flatten(0, 1), tgt_out.flatten(), ignore_index=cfg.pad_id
+            )
             optimizers[name].zero_grad(set_to_none=True)
             loss.backward()
             optimizers[name].step()
+
         return run
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        times = interleaved_medians({k: make(k) for k in models}, rounds=rounds, device=device)
-    tokens = sum(int((s != 0).sum() + (o != 0).sum()) for s, _, o in batches) / len(batches)
+        times = interleaved_medians(
+            {k: make(k) for k in models}, rounds=rounds, device=device
+        )
+    tokens = sum(int((s != 0).sum() + (o != 0).sum()) for s, _, o in batches) / len(
+        batches
+    )
     n_params = sum(p.numel() for p in models["xattn from scratch"].parameters())
     ref = times["nn.Transformer"]
-    rows = [[k, f"{1000 * t:.1f}", f"{tokens / t:,.0f}", f"{t / ref:.2f}x"] for k, t in times.items()]
-    return (f"Training step, preset '{preset}' ({n_params:,} parameters, batch {batch_size}, "
-            f"{tokens:.0f} real tokens per batch), median of {rounds} rounds:\n\n"
-            + markdown_table(["model", "step (ms)", "tokens/s", "step time vs nn.Transformer"], rows))
+    rows = [
+        [k, f"{1000 * t:.1f}", f"{tokens / t:,.0f}", f"{t / ref:.2f}x"]
+        for k, t in times.items()
+    ]
+    return (
+        f"Training step, preset '{preset}' ({n_params:,} parameters, batch "
+        f"{batch_size}, "
+        f"{tokens:.0f} real tokens per batch), median of {rounds} rounds:\n\n"
+        + markdown_table(
+            ["model", "step (ms)", "tokens/s", "step time vs nn.Transformer"], rows
+        )
+    )
 
 
 def bench_converge(task: DateTask, device: torch.device) -> str:
     model_kw, train_kw = PRESETS["cpu"]
     xattn.seed_everything(0)
-    model = xattn.Seq2Seq(xattn.Seq2SeqConfig(len(task.source_vocab), len(task.target_vocab), **model_kw))
-    cfg = TrainConfig(**{**train_kw, "eval_every": 100, "eval_examples": 500, "stop_at_exact_match": 0.99})
+    model = xattn.Seq2Seq(
+        xattn.Seq2SeqConfig(len(task.source_vocab), len(task.target_vocab), **model_kw)
+    )
+    cfg = TrainConfig(
+        **{
+            **train_kw,
+            "eval_every": 100,
+            "eval_examples": 500,
+            "stop_at_exact_match": 0.99,
+        }
+    )
     start = time.perf_counter()
     history = train(model, task, cfg, device=device, progress=False)
     wall = time.perf_counter() - start
     last = history.evals[-1]
     reached = last["exact_match"] >= 0.99
-    return (f"Time to 99% exact match (preset 'cpu', validated every 100 steps on 500 dates): "
-            f"{'reached' if reached else 'NOT reached'} at step {last['step']} with {last['exact_match']:.1%}, "
-            f"{wall:.1f} s wall-clock including validation.")
+    return (
+        "Time to 99% exact match (preset 'cpu', validated every 100 steps on 500 "
+        "dates): "
+        f"{'reached' if reached else 'NOT reached'} at step {last['step']} with "
+        f"{last['exact_match']:.1%}, "
+        f"{wall:.1f} s wall-clock including validation."
+    )
 
 
 def bench_decode(rounds: int, device: torch.device) -> str:
     xattn.seed_everything(0)
-    cfg = xattn.Seq2SeqConfig(64, 64, d_model=256, n_heads=8, n_layers=3, d_ff=1024, dropout=0.0, max_len=600)
+    cfg = xattn.Seq2SeqConfig(
+        64, 64, d_model=256, n_heads=8, n_layers=3, d_ff=1024, dropout=0.0, max_len=600
+    )
     model = xattn.Seq2Seq(cfg).to(device).eval()
     src = torch.randint(4, 64, (8, 512), device=device)
     # eos_id=-1 is never written, so every run decodes all 64 tokens.
     runs = {
-        "uncached": lambda: greedy_decode(model, src, max_len=64, eos_id=-1, use_cache=False),
-        "cached": lambda: greedy_decode(model, src, max_len=64, eos_id=-1, use_cache=True),
+        "uncached": lambda: greedy_decode(
+            model, src, max_len=64, eos_id=-1, use_cache=False
+        ),
+        "cached": lambda: greedy_decode(
+            model, src, max_len=64, eos_id=-1, use_cache=True
+        ),
     }
     a, _ = runs["uncached"]()
     b, _ = runs["cached"]()
     assert torch.equal(a, b), "cached and uncached decoding disagree"
     times = interleaved_medians(runs, rounds=rounds, warmup=1, device=device)
-    return (f"Greedy decoding of 64 tokens, batch 8, source length 512, d_model 256, 3+3 layers: "
-            f"uncached {times['uncached']:.2f} s, cached {times['cached']:.2f} s, "
-            f"speed-up {times['uncached'] / times['cached']:.1f}x (same tokens).")
+    return (
+        "Greedy decoding of 64 tokens, batch 8, source length 512, d_model 256, 3+3 "
+        "layers: "
+        f"uncached {times['uncached']:.2f} s, cached {times['cached']:.2f} s, "
+        f"speed-up {times['uncached'] / times['cached']:.1f}x (same tokens)."
+    )
 
 
 def main(argv=None) -> int:
@@ -145,7 +208,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     device = xattn.get_device(args.device)
     task = DateTask()
-    print(f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}\n")
+    print(
+        f"device: {device}, torch {torch.__version__}, threads "
+        f"{torch.get_num_threads()}\n"
+    )
     if args.only in (None, "step"):
         print(bench_step(task, args.preset, args.rounds, device), "\n")
     if args.only in (None, "converge"):

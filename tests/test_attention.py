@@ -51,7 +51,9 @@ def test_weights_are_a_distribution_over_visible_keys(p):
     sums = weights.sum(-1)
     torch.testing.assert_close(sums[visible_rows], torch.ones_like(sums[visible_rows]))
     assert (sums[~visible_rows] == 0).all()
-    assert (out[~visible_rows] == 0).all(), "a query with no visible key must output zero"
+    assert (out[~visible_rows] == 0).all(), (
+        "a query with no visible key must output zero"
+    )
 
 
 @given(problems(per_query_mask=False))
@@ -88,7 +90,11 @@ def test_batch_items_are_independent(p):
         torch.testing.assert_close(alone[0], out[b])
     # Scrambling every other item leaves item 0 exactly as it was.
     q2, k2, v2 = q.clone(), k.clone(), v.clone()
-    q2[1:], k2[1:], v2[1:] = torch.randn_like(q2[1:]), torch.randn_like(k2[1:]), torch.randn_like(v2[1:])
+    q2[1:], k2[1:], v2[1:] = (
+        torch.randn_like(q2[1:]),
+        torch.randn_like(k2[1:]),
+        torch.randn_like(v2[1:]),
+    )
     assert torch.equal(attention(q2, k2, v2, mask)[0][0], out[0])
 
 
@@ -107,7 +113,7 @@ def test_equal_to_sdpa(dtype, data):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_equal_to_sdpa_with_heads_and_padding(dtype):
-    """The shapes the book uses: (B, H, L, Dh), unequal Lq and Lk, a key padding mask."""
+    """The shapes the book uses: (B, H, L, Dh), Lq != Lk, a key padding mask."""
     gen = torch.Generator().manual_seed(0)
     q = torch.randn(3, 4, 5, 16, generator=gen).to(dtype)
     k = torch.randn(3, 4, 9, 16, generator=gen).to(dtype)
@@ -128,7 +134,9 @@ def test_custom_scale_matches_sdpa():
 
 def test_softmax_gradcheck_with_a_fully_masked_row():
     gen = torch.Generator().manual_seed(2)
-    scores = torch.randn(2, 3, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    scores = torch.randn(
+        2, 3, 5, generator=gen, dtype=torch.float64, requires_grad=True
+    )
     mask = torch.rand(2, 3, 5, generator=gen) < 0.6
     mask[0, 1] = False  # a row with no visible key
     mask[1, 2] = True
@@ -136,7 +144,9 @@ def test_softmax_gradcheck_with_a_fully_masked_row():
     assert torch.autograd.gradgradcheck(lambda s: masked_softmax(s, mask), (scores,))
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16], ids=str)
+@pytest.mark.parametrize(
+    "dtype", [torch.float32, torch.bfloat16, torch.float16], ids=str
+)
 def test_fully_masked_rows_give_zeros_and_finite_gradients(dtype):
     gen = torch.Generator().manual_seed(3)
     q = torch.randn(2, 3, 8, generator=gen).to(dtype).requires_grad_()
@@ -156,7 +166,11 @@ def test_fully_masked_rows_give_zeros_and_finite_gradients(dtype):
 
 def test_pieces_compose_to_attention():
     gen = torch.Generator().manual_seed(4)
-    q, k, v = torch.randn(5, 8, generator=gen), torch.randn(7, 8, generator=gen), torch.randn(7, 3, generator=gen)
+    q, k, v = (
+        torch.randn(5, 8, generator=gen),
+        torch.randn(7, 8, generator=gen),
+        torch.randn(7, 3, generator=gen),
+    )
     mask = torch.rand(5, 7, generator=gen) < 0.7
     scores = attention_scores(q, k)
     torch.testing.assert_close(scores, q @ k.T / 8**0.5)
@@ -182,14 +196,20 @@ def test_huge_scores_do_not_overflow():
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_visible_keys_win_whatever_their_score(dtype):
-    """A visible score at the dtype's most negative value must not tie with the hidden keys."""
+    """A visible score at the dtype's lowest value must not tie with the hidden keys."""
     lowest = torch.finfo(dtype).min
     scores = torch.tensor([[lowest, 0.0, 5.0], [lowest, lowest, 1.0]], dtype=dtype)
     mask = torch.tensor([[True, False, False], [True, True, False]])
     weights = masked_softmax(scores, mask)
-    torch.testing.assert_close(weights.float(), torch.tensor([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0]]))
-    out, w = attention(torch.ones(1, 2, dtype=dtype), torch.ones(3, 2, dtype=dtype), torch.eye(3, dtype=dtype),
-                       mask[:1])
+    torch.testing.assert_close(
+        weights.float(), torch.tensor([[1.0, 0.0, 0.0], [0.5, 0.5, 0.0]])
+    )
+    out, w = attention(
+        torch.ones(1, 2, dtype=dtype),
+        torch.ones(3, 2, dtype=dtype),
+        torch.eye(3, dtype=dtype),
+        mask[:1],
+    )
     assert (w[0, 1:] == 0).all()
 
 
@@ -198,22 +218,31 @@ def test_mask_bias_is_zero_or_minus_infinity_and_finite_on_empty_rows():
     bias = xattn.mask_bias(mask, torch.float16)
     assert bias.dtype == torch.float16 and bias.shape == mask.shape
     assert bias[0, 0].tolist() == [0.0, float("-inf"), 0.0]
-    assert bias[0, 1].tolist() == [0.0, 0.0, 0.0], "a row with no visible key stays finite"
+    assert bias[0, 1].tolist() == [0.0, 0.0, 0.0], (
+        "a row with no visible key stays finite"
+    )
 
 
 @given(problems(), st.booleans())
 def test_the_bias_folded_into_the_product_equals_adding_it(p, heads):
     q, k, v, mask = p
     if heads:
-        q, k, mask = q[:, None].expand(-1, 2, -1, -1), k[:, None].expand(-1, 2, -1, -1), mask[:, None]
+        q, k, mask = (
+            q[:, None].expand(-1, 2, -1, -1),
+            k[:, None].expand(-1, 2, -1, -1),
+            mask[:, None],
+        )
     bias = xattn.mask_bias(mask, q.dtype)
     folded = attention_scores(q, k, bias=bias)
     torch.testing.assert_close(folded, attention_scores(q, k) + bias)
-    torch.testing.assert_close(masked_softmax(folded, mask, biased=True), masked_softmax(attention_scores(q, k), mask))
+    torch.testing.assert_close(
+        masked_softmax(folded, mask, biased=True),
+        masked_softmax(attention_scores(q, k), mask),
+    )
 
 
 def test_an_extra_pass_only_when_a_row_sees_nothing(monkeypatch):
-    """Rows with no visible key are zeroed by one multiplication, which runs only when such a row exists."""
+    """Rows with no visible key are zeroed by a product, run only when one exists."""
     calls = []
     real = torch.Tensor.__mul__
 

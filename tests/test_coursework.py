@@ -30,33 +30,46 @@ def protected_lines(nb: dict) -> set[str]:
                 inside = "BEGIN" in line
                 continue
             text = line.strip()
-            # Short lines (`try:`, `return out`) may stand anywhere; substantive ones may not leak.
+            # Short lines (`try:`, `return out`) may stand anywhere; substantive ones
+            # may not leak.
             if inside and len(text) >= 12 and not text.startswith("#"):
                 lines.add(text)
     return lines
 
 
 def code_lines(nb: dict) -> set[str]:
-    return {line.strip() for c in nb["cells"] for line in "".join(c["source"]).splitlines()}
+    return {
+        line.strip() for c in nb["cells"] for line in "".join(c["source"]).splitlines()
+    }
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_student_version_and_autograding(notebook, tmp_path):
     course = tmp_path / "course"
     instructor = json.loads(notebook.read_text())
-    (student_path,) = coursework.release(ROOT / "chapters", course, only=[notebook.stem])
+    (student_path,) = coursework.release(
+        ROOT / "chapters", course, only=[notebook.stem]
+    )
     student = json.loads(student_path.read_text())
 
     secret = protected_lines(instructor)
     assert secret, f"{notebook.name} has no solution code to protect"
     leaked = secret & code_lines(student)
-    assert not leaked, f"solution or hidden-test code survives in the student version: {sorted(leaked)[:5]}"
+    assert not leaked, (
+        "solution or hidden-test code survives in the student version: "
+        f"{sorted(leaked)[:5]}"
+    )
     text = json.dumps(student)
     for marker in MARKERS:
         assert marker not in text, f"{marker!r} survives in the student version"
-    n_solutions = sum(bool(c["metadata"].get("nbgrader", {}).get("solution")) for c in instructor["cells"])
+    n_solutions = sum(
+        bool(c["metadata"].get("nbgrader", {}).get("solution"))
+        for c in instructor["cells"]
+    )
     assert text.count("raise NotImplementedError()") >= n_solutions
-    assert all(not c.get("outputs") for c in student["cells"] if c["cell_type"] == "code"), "outputs must be cleared"
+    assert all(
+        not c.get("outputs") for c in student["cells"] if c["cell_type"] == "code"
+    ), "outputs must be cleared"
 
     coursework.submit(course, "instructor", notebook)
     coursework.submit(course, "untouched", student_path)
@@ -65,12 +78,25 @@ def test_student_version_and_autograding(notebook, tmp_path):
     assert set(rows) == {"instructor", "untouched"}, "both submissions are graded"
 
     max_score = float(rows["instructor"]["max_score"])
-    expected = sum(c["metadata"]["nbgrader"].get("points", 0) for c in instructor["cells"]
-                   if c["metadata"].get("nbgrader", {}).get("grade"))
+    expected = sum(
+        c["metadata"]["nbgrader"].get("points", 0)
+        for c in instructor["cells"]
+        if c["metadata"].get("nbgrader", {}).get("grade")
+    )
     assert max_score == expected > 0
-    assert float(rows["instructor"]["score"]) == max_score, "the solutions must earn full marks"
-    assert float(rows["untouched"]["score"]) == 0.0, "an untouched student notebook must earn nothing"
-    graded = course / "autograded" / "untouched" / coursework.assignment_id(notebook) / notebook.name
+    assert float(rows["instructor"]["score"]) == max_score, (
+        "the solutions must earn full marks"
+    )
+    assert float(rows["untouched"]["score"]) == 0.0, (
+        "an untouched student notebook must earn nothing"
+    )
+    graded = (
+        course
+        / "autograded"
+        / "untouched"
+        / coursework.assignment_id(notebook)
+        / notebook.name
+    )
     assert graded.exists(), "the grading run must finish the untouched notebook"
 
 

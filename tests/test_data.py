@@ -1,4 +1,4 @@
-"""The date task: correct renderings, one reading per string, splits that never overlap."""
+"""The date task: correct renderings, one reading per string, splits apart."""
 
 import datetime as dt
 import re
@@ -6,7 +6,14 @@ import re
 import pytest
 import torch
 
-from xattn.data import TARGET_FIELDS, TEMPLATES, CharVocab, DateTask, hash_seed, render_date
+from xattn.data import (
+    TARGET_FIELDS,
+    TEMPLATES,
+    CharVocab,
+    DateTask,
+    hash_seed,
+    render_date,
+)
 
 TASK = DateTask()
 
@@ -16,11 +23,21 @@ def test_rendering_and_spans():
     text, spans = render_date(d, "{weekday}, {month} {d}, {Y}", "en")
     assert text == "Wednesday, March 3, 2021"
     assert {k: text[a:b] for k, (a, b) in spans.items()} == {
-        "weekday": "Wednesday", "month": "March", "day": "3", "year": "2021"}
+        "weekday": "Wednesday",
+        "month": "March",
+        "day": "3",
+        "year": "2021",
+    }
     assert render_date(d, "{d}. {month} {Y}", "de")[0] == "3. März 2021"
     assert render_date(d, "{d} de {month} de {Y}", "es")[0] == "3 de marzo de 2021"
-    assert render_date(dt.date(2021, 3, 22), "the {ord} of {month} {Y}", "en")[0] == "the 22nd of March 2021"
-    assert render_date(dt.date(2021, 11, 13), "the {ord} of {month} {Y}", "en")[0] == "the 13th of November 2021"
+    assert (
+        render_date(dt.date(2021, 3, 22), "the {ord} of {month} {Y}", "en")[0]
+        == "the 22nd of March 2021"
+    )
+    assert (
+        render_date(dt.date(2021, 11, 13), "the {ord} of {month} {Y}", "en")[0]
+        == "the 13th of November 2021"
+    )
 
 
 @pytest.mark.parametrize("locale", sorted(TEMPLATES))
@@ -34,23 +51,30 @@ def test_every_template_carries_day_month_and_year(locale):
 
 
 def test_every_source_string_has_one_reading():
-    """No string may be produced by two different dates: the task would be unlearnable."""
+    """No string may come from two different dates: the task would be unlearnable."""
     seen = {}
     day = dt.date(2000, 1, 1)
     while day.year < 2002:
         for locale, template in TASK.formats:
             text = render_date(day, template, locale)[0]
-            assert seen.setdefault(text, day) == day, f"{text!r} reads as {seen[text]} and {day}"
+            assert seen.setdefault(text, day) == day, (
+                f"{text!r} reads as {seen[text]} and {day}"
+            )
         day += dt.timedelta(days=1)
 
 
 def test_splits_do_not_overlap_and_the_test_set_is_fixed():
     train, val, test = (set(TASK.days[s]) for s in ("train", "val", "test"))
     assert not (train & val) and not (train & test) and not (val & test)
-    assert len(train) + len(val) + len(test) == (dt.date(2049, 12, 31) - dt.date(1950, 1, 1)).days + 1
+    assert (
+        len(train) + len(val) + len(test)
+        == (dt.date(2049, 12, 31) - dt.date(1950, 1, 1)).days + 1
+    )
     again = DateTask()
     assert again.examples("test", 200) == TASK.examples("test", 200)
-    assert {e.target for e in TASK.examples("test", 500)} <= {d.isoformat() for d in test}
+    assert {e.target for e in TASK.examples("test", 500)} <= {
+        d.isoformat() for d in test
+    }
     train_batch = TASK.examples("train", 2000, seed=3)
     assert not {e.target for e in train_batch} & {d.isoformat() for d in test}
 
@@ -67,13 +91,18 @@ def test_batches_are_a_pure_function_of_step_and_seed():
 
 
 def test_encode_pads_and_shifts_the_target():
-    examples = [TASK.example(dt.date(2021, 3, 3), "en", "{d} {month} {Y}"),
-                TASK.example(dt.date(1999, 12, 31), "numeric", "{dd}.{mm}.{Y}")]
+    examples = [
+        TASK.example(dt.date(2021, 3, 3), "en", "{d} {month} {Y}"),
+        TASK.example(dt.date(1999, 12, 31), "numeric", "{dd}.{mm}.{Y}"),
+    ]
     src, tgt_in, tgt_out = TASK.encode(examples)
     sv, tv = TASK.source_vocab, TASK.target_vocab
     assert src.shape == (2, len("3 March 2021"))
-    assert sv.decode(src[0].tolist()) == "3 March 2021" and sv.decode(src[1].tolist()) == "31.12.1999"
-    assert (src[1, len("31.12.1999"):] == sv.pad_id).all()
+    assert (
+        sv.decode(src[0].tolist()) == "3 March 2021"
+        and sv.decode(src[1].tolist()) == "31.12.1999"
+    )
+    assert (src[1, len("31.12.1999") :] == sv.pad_id).all()
     assert tgt_in[0, 0] == tv.bos_id and tgt_out[0, -1] == tv.eos_id
     assert (tgt_in[:, 1:] == tgt_out[:, :-1]).all()
     assert tv.decode(tgt_out[1].tolist()) == "1999-12-31"
@@ -82,7 +111,9 @@ def test_encode_pads_and_shifts_the_target():
 
 def test_every_character_the_task_writes_is_in_the_vocabulary():
     for e in TASK.examples("train", 3000, seed=9):
-        assert TASK.source_vocab.unk_id not in TASK.source_vocab.encode(e.source), e.source
+        assert TASK.source_vocab.unk_id not in TASK.source_vocab.encode(e.source), (
+            e.source
+        )
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", e.target)
 
 
@@ -93,11 +124,14 @@ def test_vocab_round_trip_and_specials():
     assert v.encode("z") == [v.unk_id]
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda: DateTask(locales=["xx"]), "locales must be a non-empty subset"),
-    (lambda: TASK.examples("dev", 3), "split must be one of"),
-    (lambda: TASK.examples("train", 0), "n must be positive"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: DateTask(locales=["xx"]), "locales must be a non-empty subset"),
+        (lambda: TASK.examples("dev", 3), "split must be one of"),
+        (lambda: TASK.examples("train", 0), "n must be positive"),
+    ],
+)
 def test_bad_input(call, message):
     with pytest.raises(ValueError, match=message):
         call()
@@ -106,8 +140,10 @@ def test_bad_input(call, message):
 def test_field_alignment_scores_perfect_and_wrong_attention():
     from xattn.data import field_alignment, field_alignment_chance
 
-    examples = [TASK.example(dt.date(2021, 3, 3), "en", "{d} {month} {Y}"),
-                TASK.example(dt.date(1999, 12, 31), "numeric", "{Y}/{mm}/{dd}")]
+    examples = [
+        TASK.example(dt.date(2021, 3, 3), "en", "{d} {month} {Y}"),
+        TASK.example(dt.date(1999, 12, 31), "numeric", "{Y}/{mm}/{dd}"),
+    ]
     src, tgt_in, _ = TASK.encode(examples)
     perfect = torch.zeros(2, tgt_in.shape[1], src.shape[1])
     wrong = torch.zeros_like(perfect)
@@ -119,7 +155,9 @@ def test_field_alignment_scores_perfect_and_wrong_attention():
             wrong[b, t0:t1, other] = 1.0
     assert field_alignment(perfect, examples).item() == 1.0
     assert field_alignment(wrong, examples).item() == 0.0
-    both = field_alignment(torch.stack([perfect, wrong]), examples)  # a leading (layer or head) axis
+    both = field_alignment(
+        torch.stack([perfect, wrong]), examples
+    )  # a leading (layer or head) axis
     assert both.tolist() == [1.0, 0.0]
     chance = field_alignment_chance(examples)
     assert 0.1 < chance < 0.5
@@ -130,4 +168,6 @@ def test_field_alignment_scores_perfect_and_wrong_attention():
 def test_the_test_set_holds_every_test_day_once():
     examples = TASK.examples("test", 1000)
     assert len({e.target for e in examples}) == 1000
-    assert len(TASK.examples("val", 2500)) == 2500  # more than there are days: they repeat
+    assert (
+        len(TASK.examples("val", 2500)) == 2500
+    )  # more than there are days: they repeat

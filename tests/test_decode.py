@@ -6,8 +6,16 @@ import torch
 import xattn
 from xattn.decode import beam_search, greedy_decode
 
-CFG = xattn.Seq2SeqConfig(src_vocab_size=20, tgt_vocab_size=12, d_model=32, n_heads=4, n_layers=2,
-                          n_decoder_layers=2, d_ff=64, dropout=0.0)
+CFG = xattn.Seq2SeqConfig(
+    src_vocab_size=20,
+    tgt_vocab_size=12,
+    d_model=32,
+    n_heads=4,
+    n_layers=2,
+    n_decoder_layers=2,
+    d_ff=64,
+    dropout=0.0,
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +43,9 @@ def test_cached_greedy_equals_uncached(model, src):
 def test_greedy_logits_are_the_teacher_forced_logits(model, src):
     tokens, logits = greedy_decode(model, src, max_len=10, use_cache=True)
     memory, src_mask = model.encode(src)
-    forced_in = torch.cat([torch.ones(5, 1, dtype=torch.long), tokens[:, :-1].clamp(min=1)], 1)
+    forced_in = torch.cat(
+        [torch.ones(5, 1, dtype=torch.long), tokens[:, :-1].clamp(min=1)], 1
+    )
     # Before any <eos> the greedy prefix is the decoder input; compare there.
     forced = model.decode(forced_in, memory, src_mask)
     forced[..., CFG.pad_id] = float("-inf")
@@ -47,7 +57,9 @@ def test_nothing_after_eos_and_no_padding_written():
     xattn.seed_everything(3)
     m = xattn.Seq2Seq(CFG).eval()
     with torch.no_grad():
-        m.generator.weight[2] += 0.5  # make <eos> likely, so that sentences end at different steps
+        m.generator.weight[2] += (
+            0.5  # make <eos> likely, so that sentences end at different steps
+        )
     tokens, _ = greedy_decode(m, torch.randint(4, 20, (8, 6)), max_len=12)
     for row in tokens.tolist():
         if 2 in row:
@@ -60,7 +72,9 @@ def test_nothing_after_eos_and_no_padding_written():
 def test_beam_of_one_is_greedy(model, src, use_cache):
     greedy, _ = greedy_decode(model, src, max_len=12)
     beam, _ = beam_search(model, src, beam_size=1, max_len=12, use_cache=use_cache)
-    assert torch.equal(beam, greedy[:, : beam.shape[1]]) or torch.equal(beam[:, : greedy.shape[1]], greedy)
+    assert torch.equal(beam, greedy[:, : beam.shape[1]]) or torch.equal(
+        beam[:, : greedy.shape[1]], greedy
+    )
 
 
 def test_cached_beam_equals_uncached(model, src):
@@ -83,12 +97,21 @@ def test_beam_scores_are_log_probabilities_of_the_returned_sentences(model, src)
         torch.testing.assert_close(scores[b], logp, atol=1e-4, rtol=1e-4)
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda m, s: greedy_decode(m, s[0]), r"src must be \(B, Lk\)"),
-    (lambda m, s: greedy_decode(m, s, max_len=0), "max_len must be a positive int"),
-    (lambda m, s: beam_search(m, s, beam_size=0), "beam_size must be a positive int"),
-    (lambda m, s: greedy_decode(torch.nn.Linear(2, 2), s), "model must be an xattn.Seq2Seq"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda m, s: greedy_decode(m, s[0]), r"src must be \(B, Lk\)"),
+        (lambda m, s: greedy_decode(m, s, max_len=0), "max_len must be a positive int"),
+        (
+            lambda m, s: beam_search(m, s, beam_size=0),
+            "beam_size must be a positive int",
+        ),
+        (
+            lambda m, s: greedy_decode(torch.nn.Linear(2, 2), s),
+            "model must be an xattn.Seq2Seq",
+        ),
+    ],
+)
 def test_bad_decoding_arguments(model, src, call, message):
     with pytest.raises(ValueError, match=message):
         call(model, src)
@@ -96,8 +119,12 @@ def test_bad_decoding_arguments(model, src, call, message):
 
 @pytest.mark.parametrize("use_cache", [True, False])
 def test_no_end_token_writes_max_len_tokens(model, src, use_cache):
-    tokens, logits = greedy_decode(model, src, max_len=7, eos_id=None, use_cache=use_cache)
+    tokens, logits = greedy_decode(
+        model, src, max_len=7, eos_id=None, use_cache=use_cache
+    )
     assert tokens.shape == (5, 7) and logits.shape[:2] == (5, 7)
     assert torch.equal(tokens, logits.argmax(-1))
-    beam, _ = beam_search(model, src, beam_size=1, max_len=7, eos_id=None, use_cache=use_cache)
+    beam, _ = beam_search(
+        model, src, beam_size=1, max_len=7, eos_id=None, use_cache=use_cache
+    )
     assert torch.equal(beam, tokens)

@@ -43,31 +43,38 @@ def _strip_docstring(node: ast.AST) -> ast.AST:
     for n in ast.walk(node):
         if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             body = n.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant):
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(getattr(body[0], "value", None), ast.Constant)
+            ):
                 if isinstance(body[0].value.value, str):
                     n.body = body[1:] or [ast.Pass()]
     return node
 
 
 def normalize(node: ast.AST) -> str:
-    """A dump of the tree without docstrings or positions: equal dumps mean equal code."""
+    """A dump of the tree without docstrings or positions: equal dumps, equal code."""
     return ast.dump(_strip_docstring(node), include_attributes=False)
 
 
 def package_definitions() -> dict[str, tuple[str, ast.AST]]:
-    """Every function and class that ``xattn`` exports (its ``__all__``), as defined in its module."""
+    """Every function and class in ``xattn.__all__``, as defined in its module."""
     found: dict[str, tuple[str, ast.AST]] = {}
     for info in pkgutil.iter_modules(xattn.__path__, "xattn."):
         module = importlib.import_module(info.name)
         tree = ast.parse(inspect.getsource(module))
         for node in tree.body:
-            if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in xattn.__all__:
+            if (
+                isinstance(node, (ast.FunctionDef, ast.ClassDef))
+                and node.name in xattn.__all__
+            ):
                 found[node.name] = (info.name, node)
     return found
 
 
 def notebook_definitions(path: Path) -> dict[str, ast.AST]:
-    """Top-level functions and classes defined in a notebook's code cells (the last definition wins)."""
+    """Top-level functions and classes in a notebook's code cells (the last wins)."""
     found: dict[str, ast.AST] = {}
     for cell in json.loads(path.read_text())["cells"]:
         if cell["cell_type"] != "code":
@@ -76,8 +83,13 @@ def notebook_definitions(path: Path) -> dict[str, ast.AST]:
         try:
             tree = ast.parse(source)
         except SyntaxError:
-            # IPython magics and shell escapes (`%timeit`, `!ls`) start a line and are not Python.
-            lines = [line for line in source.splitlines() if not re.match(r"\s*(%|!(?!=))", line)]
+            # IPython magics and shell escapes (`%timeit`, `!ls`) start a line and are
+            # not Python.
+            lines = [
+                line
+                for line in source.splitlines()
+                if not re.match(r"\s*(%|!(?!=))", line)
+            ]
             tree = ast.parse(textwrap.dedent("\n".join(lines)))
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
@@ -98,7 +110,9 @@ def test_chapters_build_what_they_promise():
     present = {(stem, name) for stem, name in PAIRS}
     for stem, names in BUILT_IN.items():
         for name in names:
-            assert (stem, name) in present, f"{stem} should define {name} in the open (and xattn ship it)"
+            assert (stem, name) in present, (
+                f"{stem} should define {name} in the open (and xattn ship it)"
+            )
 
 
 @pytest.mark.parametrize("stem, name", PAIRS, ids=[f"{s}:{n}" for s, n in PAIRS])
@@ -122,22 +136,39 @@ class _OneTokenChange(ast.NodeTransformer):
         return self.seen == self.target
 
     def visit_Name(self, node):
-        return ast.copy_location(ast.Name(id=node.id + "_", ctx=node.ctx), node) if self._hit() else node
+        return (
+            ast.copy_location(ast.Name(id=node.id + "_", ctx=node.ctx), node)
+            if self._hit()
+            else node
+        )
 
     def visit_Constant(self, node):
-        if isinstance(node.value, (int, float)) and not isinstance(node.value, bool) and self._hit():
+        if (
+            isinstance(node.value, (int, float))
+            and not isinstance(node.value, bool)
+            and self._hit()
+        ):
             return ast.copy_location(ast.Constant(value=node.value + 1), node)
         return node
 
     def visit_Compare(self, node):
         self.generic_visit(node)
         if self._hit():
-            swap = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq}
+            swap = {
+                ast.Lt: ast.LtE,
+                ast.LtE: ast.Lt,
+                ast.Gt: ast.GtE,
+                ast.GtE: ast.Gt,
+                ast.Eq: ast.NotEq,
+                ast.NotEq: ast.Eq,
+            }
             node.ops = [swap.get(type(op), ast.Is)() for op in node.ops]
         return node
 
 
-@pytest.mark.parametrize("stem, name", PAIRS[:8], ids=[f"{s}:{n}" for s, n in PAIRS[:8]])
+@pytest.mark.parametrize(
+    "stem, name", PAIRS[:8], ids=[f"{s}:{n}" for s, n in PAIRS[:8]]
+)
 def test_a_one_token_change_on_either_side_is_caught(stem, name):
     import copy
 
@@ -151,7 +182,9 @@ def test_a_one_token_change_on_either_side_is_caught(stem, name):
             if changed:
                 n_changed += 1
                 other = pkg_node if side is nb_node else nb_node
-                assert normalize(mutated) != normalize(other), f"mutation {target} of {name} went unnoticed"
+                assert normalize(mutated) != normalize(other), (
+                    f"mutation {target} of {name} went unnoticed"
+                )
     assert n_changed >= 4, f"too few mutations of {name} were tried ({n_changed})"
 
 

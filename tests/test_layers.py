@@ -1,4 +1,4 @@
-"""Attention layers: head bookkeeping, equality with nn.MultiheadAttention, the fast path."""
+"""Attention layers: head bookkeeping, equal to nn.MultiheadAttention, the fast path."""
 
 import hypothesis.strategies as st
 import pytest
@@ -19,7 +19,11 @@ def make_pair(d_model=16, n_heads=4, bias=True, seed=0, dtype=torch.float32):
     return ours, mha
 
 
-@given(st.integers(1, 3), st.integers(1, 6), st.sampled_from([(8, 1), (8, 2), (12, 3), (16, 4)]))
+@given(
+    st.integers(1, 3),
+    st.integers(1, 6),
+    st.sampled_from([(8, 1), (8, 2), (12, 3), (16, 4)]),
+)
 def test_split_and_merge_round_trip(b, length, dims):
     d, h = dims
     x = torch.randn(b, length, d)
@@ -38,7 +42,9 @@ def test_equal_to_torch_multihead_attention(bias, n_heads):
     ours, mha = make_pair(16, n_heads, bias)
     x, memory = torch.randn(3, 5, 16), torch.randn(3, 9, 16)
     keep = xattn.padding_mask([9, 4, 1], 9)  # (B, Lk), True = attend
-    ref, ref_w = mha(x, memory, memory, key_padding_mask=~keep, average_attn_weights=False)
+    ref, ref_w = mha(
+        x, memory, memory, key_padding_mask=~keep, average_attn_weights=False
+    )
     out, w = ours(x, memory, keep, need_weights=True)
     torch.testing.assert_close(out, ref)
     torch.testing.assert_close(w, ref_w)
@@ -70,7 +76,11 @@ def test_fast_path_gives_the_same_result_and_gradients(dtype):
         out, _ = layer(x, memory, keep, causalish)
         out.square().sum().backward()
         grads.append((out.detach(), layer.q_proj.weight.grad.clone()))
-    tol = dict(atol=1e-5, rtol=1e-5) if dtype == torch.float32 else dict(atol=1e-10, rtol=1e-10)
+    tol = (
+        dict(atol=1e-5, rtol=1e-5)
+        if dtype == torch.float32
+        else dict(atol=1e-10, rtol=1e-10)
+    )
     torch.testing.assert_close(grads[0][0], grads[1][0], **tol)
     torch.testing.assert_close(grads[0][1], grads[1][1], **tol)
 
@@ -80,11 +90,17 @@ def test_fully_padded_item_stays_finite_unlike_torch():
     x, memory = torch.randn(2, 3, 16), torch.randn(2, 4, 16)
     keep = torch.ones(2, 4, dtype=torch.bool)
     keep[1] = False
-    ref, _ = mha(x, memory, memory, key_padding_mask=~keep)  # need_weights=True by default
-    assert torch.isnan(ref[1]).all(), "PyTorch's need_weights path gives NaN here (if this fails, PyTorch changed)"
+    ref, _ = mha(
+        x, memory, memory, key_padding_mask=~keep
+    )  # need_weights=True by default
+    assert torch.isnan(ref[1]).all(), (
+        "PyTorch's need_weights path gives NaN here (if this fails, PyTorch changed)"
+    )
     out, w = ours(x, memory, keep, need_weights=True)
     assert torch.isfinite(out).all() and (w[1] == 0).all()
-    torch.testing.assert_close(out[1], ours.out_proj.bias.expand(3, 16))  # zero attention output, then out_proj
+    torch.testing.assert_close(
+        out[1], ours.out_proj.bias.expand(3, 16)
+    )  # zero attention output, then out_proj
     torch.testing.assert_close(out[0], ref[0])
 
 
@@ -104,7 +120,9 @@ def test_single_head_module_is_attention_on_projections():
     x, memory = torch.randn(2, 3, 8), torch.randn(2, 4, 8)
     keep = xattn.padding_mask([4, 2], 4)
     out, w = layer(x, memory, keep)
-    ref, ref_w = xattn.attention(layer.q_proj(x), layer.k_proj(memory), layer.v_proj(memory), keep[:, None, :])
+    ref, ref_w = xattn.attention(
+        layer.q_proj(x), layer.k_proj(memory), layer.v_proj(memory), keep[:, None, :]
+    )
     assert out.shape == (2, 3, 6) and w.shape == (2, 3, 4)
     assert torch.equal(out, ref) and torch.equal(w, ref_w)
     assert (w[1, :, 2:] == 0).all()
@@ -133,7 +151,9 @@ def test_sdpa_fast_path_is_used(monkeypatch):
     layer = MultiHeadCrossAttention(16, 4, fast=True)
     layer(torch.randn(1, 2, 16), torch.randn(1, 3, 16))
     assert calls == [1]
-    layer(torch.randn(1, 2, 16), torch.randn(1, 3, 16), need_weights=True)  # weights need the explicit path
+    layer(
+        torch.randn(1, 2, 16), torch.randn(1, 3, 16), need_weights=True
+    )  # weights need the explicit path
     assert calls == [1]
 
 
@@ -142,22 +162,32 @@ def test_sdpa_fast_path_is_used(monkeypatch):
 def test_memory_of_another_width_equals_torch_kdim_vdim(fast, bias):
     torch.manual_seed(5)
     mha = nn.MultiheadAttention(16, 4, batch_first=True, bias=bias, kdim=10, vdim=10)
-    ours = xattn.load_torch_multihead_attention(MultiHeadCrossAttention(16, 4, bias=bias, fast=fast, d_memory=10), mha)
+    ours = xattn.load_torch_multihead_attention(
+        MultiHeadCrossAttention(16, 4, bias=bias, fast=fast, d_memory=10), mha
+    )
     x, memory = torch.randn(3, 5, 16), torch.randn(3, 7, 10)
     keep = xattn.padding_mask([7, 2, 5], 7)
-    ref, ref_w = mha(x, memory, memory, key_padding_mask=~keep, average_attn_weights=False)
+    ref, ref_w = mha(
+        x, memory, memory, key_padding_mask=~keep, average_attn_weights=False
+    )
     out, _ = ours(x, memory, keep)
     torch.testing.assert_close(out, ref)
     out_w, w = ours(x, memory, keep, need_weights=True)
     torch.testing.assert_close(w, ref_w)
-    assert xattn.attention_parameter_count(16, bias, d_memory=10) == sum(p.numel() for p in ours.parameters())
-    assert xattn.attention_parameter_count(16, bias, d_memory=10) == sum(p.numel() for p in mha.parameters())
+    assert xattn.attention_parameter_count(16, bias, d_memory=10) == sum(
+        p.numel() for p in ours.parameters()
+    )
+    assert xattn.attention_parameter_count(16, bias, d_memory=10) == sum(
+        p.numel() for p in mha.parameters()
+    )
 
 
 def test_decoder_block_reads_a_wider_memory():
     torch.manual_seed(6)
     block = xattn.DecoderBlock(16, 2, 32, d_memory=24).eval()
-    out = block(torch.randn(2, 3, 16), torch.randn(2, 9, 24), xattn.padding_mask([9, 4], 9))
+    out = block(
+        torch.randn(2, 3, 16), torch.randn(2, 9, 24), xattn.padding_mask([9, 4], 9)
+    )
     assert out.shape == (2, 3, 16)
     kv = block.cross_attn.project_kv(torch.randn(2, 9, 24))
     assert kv[0].shape == (2, 2, 9, 8)
@@ -172,7 +202,9 @@ def test_no_weights_unless_asked(fast):
 
 
 def test_decoder_keeps_cross_weights_only_when_asked():
-    cfg = xattn.Seq2SeqConfig(12, 12, d_model=16, n_heads=2, n_layers=2, d_ff=32, dropout=0.0)
+    cfg = xattn.Seq2SeqConfig(
+        12, 12, d_model=16, n_heads=2, n_layers=2, d_ff=32, dropout=0.0
+    )
     model = xattn.Seq2Seq(cfg).eval()
     src, tgt = torch.randint(4, 12, (2, 5)), torch.randint(4, 12, (2, 3))
     model(src, tgt)

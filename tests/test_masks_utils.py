@@ -11,7 +11,9 @@ import xattn
 
 def test_padding_mask_marks_real_tokens():
     m = xattn.padding_mask([3, 1, 0], max_len=4)
-    expected = torch.tensor([[1, 1, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0]], dtype=torch.bool)
+    expected = torch.tensor(
+        [[1, 1, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0]], dtype=torch.bool
+    )
     assert torch.equal(m, expected)
     assert xattn.padding_mask(torch.tensor([2, 5])).shape == (2, 5)
 
@@ -36,7 +38,7 @@ def test_converters_agree_on_one_padding_pattern():
 
 
 def test_converted_mask_gives_same_output_as_multihead_attention_convention():
-    """Feeding nn.MultiheadAttention's key_padding_mask through the converter reproduces it."""
+    """nn.MultiheadAttention's key_padding_mask through the converter and back."""
     torch.manual_seed(0)
     mha = torch.nn.MultiheadAttention(8, 1, batch_first=True, bias=False)
     x, mem = torch.randn(2, 3, 8), torch.randn(2, 5, 8)
@@ -61,7 +63,11 @@ def test_seed_everything_repeats_every_generator():
 
 def test_get_device_defaults_and_override(monkeypatch):
     monkeypatch.delenv("XATTN_DEVICE", raising=False)
-    expected = "cuda" if torch.cuda.is_available() else ("mps" if torch.backends.mps.is_available() else "cpu")
+    expected = (
+        "cuda"
+        if torch.cuda.is_available()
+        else ("mps" if torch.backends.mps.is_available() else "cpu")
+    )
     assert xattn.get_device().type == expected
     assert xattn.get_device("cpu") == torch.device("cpu")
     monkeypatch.setenv("XATTN_DEVICE", "cpu")

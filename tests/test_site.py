@@ -26,7 +26,13 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
-CHROMIUM_NAMES = ["chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome"]
+CHROMIUM_NAMES = [
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+    "chrome",
+]
 
 
 def toc_pages() -> list[str]:
@@ -55,19 +61,28 @@ def solution_cell_count(page: str) -> int:
     if not path.exists():
         return 0
     cells = json.loads(path.read_text())["cells"]
-    return sum(bool(c.get("metadata", {}).get("nbgrader", {}).get("solution")) and c["cell_type"] == "code" for c in cells)
+    return sum(
+        bool(c.get("metadata", {}).get("nbgrader", {}).get("solution"))
+        and c["cell_type"] == "code"
+        for c in cells
+    )
 
 
 @pytest.fixture(scope="module")
 def site_url():
     if not (SITE / "index.html").exists():
-        pytest.fail(f"no built site at {SITE}: run `make book` first (the README's test command does)")
+        pytest.fail(
+            f"no built site at {SITE}: run `make book` first (the README's test "
+            "command does)"
+        )
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(SITE)))
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(SITE))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -79,8 +94,10 @@ def browser():
     path = find_chromium()
     if path is None:
         message = (
-            "no Chromium found, so the real-browser test of the website cannot run; install one "
-            "(Debian/Ubuntu: sudo apt-get install chromium; macOS: brew install --cask chromium) "
+            "no Chromium found, so the real-browser test of the website cannot run; "
+            "install one "
+            "(Debian/Ubuntu: sudo apt-get install chromium; macOS: brew install "
+            "--cask chromium) "
             "or point XATTN_CHROMIUM at a Chrome or Chromium binary"
         )
         if os.environ.get("CI"):
@@ -105,8 +122,12 @@ def browser():
         b.close()
 
 
-# Text that must never show on a page: raw TeX that MathJax did not typeset, and tracebacks.
-RAW_TEX = re.compile(r"\\(frac|sqrt|mathrm|mathbf|text|top|sum|exp|log|cdot|times|quad|left|right)\b|\$[^$\n]{1,80}\$")
+# Text that must never show on a page: raw TeX that MathJax did not typeset, and
+# tracebacks.
+RAW_TEX = re.compile(
+    r"\\(frac|sqrt|mathrm|mathbf|text|top|sum|exp|log|cdot|times|quad|left|right)\b"
+    r"|\$[^$\n]{1,80}\$"
+)
 
 
 @pytest.mark.parametrize("page", toc_pages())
@@ -124,7 +145,10 @@ def test_page_renders_offline(page, site_url, browser):
             r.abort()
 
     tab.route("**/*", route)
-    tab.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    tab.on(
+        "console",
+        lambda m: console_errors.append(m.text) if m.type == "error" else None,
+    )
     tab.on("pageerror", lambda e: console_errors.append(str(e)))
     response = tab.goto(url, wait_until="load")
     assert response is not None and response.status == 200, f"{url} did not load"
@@ -132,43 +156,61 @@ def test_page_renders_offline(page, site_url, browser):
 
     has_math = tab.evaluate("document.querySelectorAll('.math').length") > 0
     if has_math:
-        tab.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=20_000)
+        tab.wait_for_function(
+            "() => window.MathJax && MathJax.startup && MathJax.startup.promise",
+            timeout=20_000,
+        )
         tab.evaluate("MathJax.startup.promise")
         unrendered = tab.evaluate(
             "Array.from(document.querySelectorAll('span.math, div.math'))"
-            ".filter(e => !e.querySelector('mjx-container')).map(e => e.textContent.slice(0, 60))"
+            ".filter(e => !e.querySelector('mjx-container')).map(e => "
+            "e.textContent.slice(0, 60))"
         )
         assert not unrendered, f"{page}: math left as raw TeX: {unrendered[:5]}"
-        assert tab.evaluate("document.querySelectorAll('mjx-merror').length") == 0, f"{page}: a TeX error"
+        assert tab.evaluate("document.querySelectorAll('mjx-merror').length") == 0, (
+            f"{page}: a TeX error"
+        )
 
     prose = tab.evaluate(
-        "(() => { const a = document.querySelector('article') || document.body; const c = a.cloneNode(true);"
-        " c.querySelectorAll('pre, code, .cell_input, .cell_output, mjx-container, script, style').forEach(e => e.remove());"
+        "(() => { const a = document.querySelector('article') || document.body; const "
+        "c = a.cloneNode(true);"
+        " c.querySelectorAll('pre, code, .cell_input, .cell_output, mjx-container, "
+        "script, style').forEach(e => e.remove());"
         " return c.textContent; })()"
     )
     raw = RAW_TEX.search(prose)
     assert raw is None, f"{page}: raw TeX shows in the text: {raw.group(0)!r}"
 
     broken = tab.evaluate(
-        "Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)"
+        "Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > "
+        "0)).map(i => i.src)"
     )
     assert not broken, f"{page}: images that did not load: {broken}"
 
     errors = tab.evaluate(
-        "document.querySelectorAll('.output.traceback, .output.error, .output.stderr, .system-message, .problematic').length"
+        "document.querySelectorAll('.output.traceback, .output.error, .output.stderr, "
+        ".system-message, .problematic').length"
     )
-    assert errors == 0, f"{page}: shows {errors} error/traceback/stderr outputs or rendering problems"
+    assert errors == 0, (
+        f"{page}: shows {errors} error/traceback/stderr outputs or rendering problems"
+    )
     body = tab.evaluate("document.body.innerText")
     assert "Traceback (most recent call last)" not in body, f"{page}: shows a traceback"
 
     expected_solutions = solution_cell_count(page)
     if expected_solutions:
         hidden = tab.locator(".tag_hide-input")
-        assert hidden.count() >= expected_solutions, f"{page}: solutions must be present, collapsed"
+        assert hidden.count() >= expected_solutions, (
+            f"{page}: solutions must be present, collapsed"
+        )
         for i in range(hidden.count()):
-            assert not hidden.nth(i).locator(".cell_input").is_visible(), f"{page}: a solution is shown expanded"
+            assert not hidden.nth(i).locator(".cell_input").is_visible(), (
+                f"{page}: a solution is shown expanded"
+            )
 
-    assert not outside, f"{page}: requested files from outside the site: {sorted(set(outside))[:5]}"
+    assert not outside, (
+        f"{page}: requested files from outside the site: {sorted(set(outside))[:5]}"
+    )
     assert not console_errors, f"{page}: browser console errors: {console_errors[:5]}"
 
     SHOTS.mkdir(parents=True, exist_ok=True)

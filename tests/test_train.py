@@ -1,4 +1,4 @@
-"""The training loop: schedule, checkpoints that resume exactly (also after a kill), DDP on CPU."""
+"""The training loop: schedule, exact resumption (also after a kill), DDP on CPU."""
 
 from __future__ import annotations
 
@@ -13,15 +13,25 @@ import torch
 
 import xattn
 from xattn.data import DateTask
-from xattn.train import TrainConfig, load_checkpoint, lr_factor, model_from_checkpoint, train
+from xattn.train import (
+    TrainConfig,
+    load_checkpoint,
+    lr_factor,
+    model_from_checkpoint,
+    train,
+)
 
 TASK = DateTask()
-TINY = dict(d_model=32, n_heads=2, n_layers=1, d_ff=64, dropout=0.1)  # dropout on: its RNG must resume too
+TINY = dict(
+    d_model=32, n_heads=2, n_layers=1, d_ff=64, dropout=0.1
+)  # dropout on: its RNG must resume too
 
 
 def tiny_model(seed: int = 0) -> xattn.Seq2Seq:
     xattn.seed_everything(seed)
-    return xattn.Seq2Seq(xattn.Seq2SeqConfig(len(TASK.source_vocab), len(TASK.target_vocab), **TINY))
+    return xattn.Seq2Seq(
+        xattn.Seq2SeqConfig(len(TASK.source_vocab), len(TASK.target_vocab), **TINY)
+    )
 
 
 def test_learning_rate_warms_up_then_decays():
@@ -35,17 +45,34 @@ def test_learning_rate_warms_up_then_decays():
 
 def test_a_short_run_learns_something():
     model = tiny_model()
-    history = train(model, TASK, TrainConfig(steps=60, batch_size=32, eval_examples=64, eval_every=30),
-                    device="cpu", progress=False)
+    history = train(
+        model,
+        TASK,
+        TrainConfig(steps=60, batch_size=32, eval_examples=64, eval_every=30),
+        device="cpu",
+        progress=False,
+    )
     assert len(history.loss) == 60 and history.step[-1] == 60
     assert sum(history.loss[-10:]) / 10 < 0.8 * sum(history.loss[:10]) / 10
     assert [e["step"] for e in history.evals] == [30, 60]
-    assert all(0 <= e["exact_match"] <= 1 and 0 <= e["token_accuracy"] <= 1 for e in history.evals)
+    assert all(
+        0 <= e["exact_match"] <= 1 and 0 <= e["token_accuracy"] <= 1
+        for e in history.evals
+    )
 
 
 def test_an_interrupted_run_resumes_to_exactly_the_same_losses(tmp_path, monkeypatch):
-    cfg = TrainConfig(steps=40, batch_size=16, eval_examples=32, eval_every=20, checkpoint_every=10)
-    full = train(tiny_model(), TASK, cfg, device="cpu", checkpoint=tmp_path / "full.pt", progress=False)
+    cfg = TrainConfig(
+        steps=40, batch_size=16, eval_examples=32, eval_every=20, checkpoint_every=10
+    )
+    full = train(
+        tiny_model(),
+        TASK,
+        cfg,
+        device="cpu",
+        checkpoint=tmp_path / "full.pt",
+        progress=False,
+    )
 
     real_batch = TASK.batch
 
@@ -56,41 +83,104 @@ def test_an_interrupted_run_resumes_to_exactly_the_same_losses(tmp_path, monkeyp
 
     monkeypatch.setattr(TASK, "batch", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        train(tiny_model(), TASK, cfg, device="cpu", checkpoint=tmp_path / "cut.pt", progress=False)
+        train(
+            tiny_model(),
+            TASK,
+            cfg,
+            device="cpu",
+            checkpoint=tmp_path / "cut.pt",
+            progress=False,
+        )
     assert load_checkpoint(tmp_path / "cut.pt")["step"] == 20
     monkeypatch.setattr(TASK, "batch", real_batch)
     torch.manual_seed(12345)  # whatever the RNG holds now must not matter
-    resumed = train(tiny_model(seed=99), TASK, cfg, device="cpu", checkpoint=tmp_path / "cut.pt",
-                    resume=True, progress=False)
+    resumed = train(
+        tiny_model(seed=99),
+        TASK,
+        cfg,
+        device="cpu",
+        checkpoint=tmp_path / "cut.pt",
+        resume=True,
+        progress=False,
+    )
     assert resumed.loss == full.loss  # exactly, float for float
-    assert [e["exact_match"] for e in resumed.evals] == [e["exact_match"] for e in full.evals]
+    assert [e["exact_match"] for e in resumed.evals] == [
+        e["exact_match"] for e in full.evals
+    ]
     a, b = load_checkpoint(tmp_path / "full.pt"), load_checkpoint(tmp_path / "cut.pt")
     for name, tensor in a["model"].items():
         assert torch.equal(tensor, b["model"][name]), name
 
 
 def test_checkpoint_holds_everything_and_loads_safely(tmp_path):
-    train(tiny_model(), TASK, TrainConfig(steps=5, batch_size=8, eval_examples=0), device="cpu",
-          checkpoint=tmp_path / "c.pt", progress=False)
-    state = torch.load(tmp_path / "c.pt", weights_only=True)  # plain data and tensors, no pickled code
-    assert set(state) >= {"model", "optimizer", "scheduler", "rng", "model_config", "train_config", "history", "step"}
-    assert state["train_config"]["steps"] == 5 and state["model_config"]["d_model"] == 32
+    train(
+        tiny_model(),
+        TASK,
+        TrainConfig(steps=5, batch_size=8, eval_examples=0),
+        device="cpu",
+        checkpoint=tmp_path / "c.pt",
+        progress=False,
+    )
+    state = torch.load(
+        tmp_path / "c.pt", weights_only=True
+    )  # plain data and tensors, no pickled code
+    assert set(state) >= {
+        "model",
+        "optimizer",
+        "scheduler",
+        "rng",
+        "model_config",
+        "train_config",
+        "history",
+        "step",
+    }
+    assert (
+        state["train_config"]["steps"] == 5 and state["model_config"]["d_model"] == 32
+    )
     model, _ = model_from_checkpoint(tmp_path / "c.pt")
     assert not model.training and model.cfg.d_model == 32
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "xattn.train", "--preset", "cpu", "--no-progress", *args]
+    return [
+        sys.executable,
+        "-m",
+        "xattn.train",
+        "--preset",
+        "cpu",
+        "--no-progress",
+        *args,
+    ]
 
 
 def test_a_killed_command_line_run_resumes_exactly(tmp_path):
-    common = ["--steps", "60", "--batch-size", "16", "--eval-every", "0", "--checkpoint-every", "10", "--seed", "3"]
+    common = [
+        "--steps",
+        "60",
+        "--batch-size",
+        "16",
+        "--eval-every",
+        "0",
+        "--checkpoint-every",
+        "10",
+        "--seed",
+        "3",
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    subprocess.run(_cli(*common, "--checkpoint", str(tmp_path / "full.pt")), check=True, env=env,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        _cli(*common, "--checkpoint", str(tmp_path / "full.pt")),
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=600,
+    )
     cut = tmp_path / "cut.pt"
-    proc = subprocess.Popen(_cli(*common, "--checkpoint", str(cut)), env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _cli(*common, "--checkpoint", str(cut)),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 300
     while not cut.exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.02)
@@ -98,8 +188,13 @@ def test_a_killed_command_line_run_resumes_exactly(tmp_path):
     proc.wait()
     killed_at = load_checkpoint(cut)["step"]
     assert killed_at < 60, "the run was killed before it finished"
-    subprocess.run(_cli(*common, "--checkpoint", str(cut), "--resume"), check=True, env=env,
-                   capture_output=True, timeout=600)
+    subprocess.run(
+        _cli(*common, "--checkpoint", str(cut), "--resume"),
+        check=True,
+        env=env,
+        capture_output=True,
+        timeout=600,
+    )
     full, resumed = load_checkpoint(tmp_path / "full.pt"), load_checkpoint(cut)
     assert resumed["step"] == 60
     assert resumed["history"]["loss"] == full["history"]["loss"]
@@ -108,9 +203,28 @@ def test_a_killed_command_line_run_resumes_exactly(tmp_path):
 
 def test_distributed_data_parallel_on_cpu_keeps_ranks_identical(tmp_path):
     out = tmp_path / "final"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "xattn.train",
-           "--preset", "cpu", "--device", "cpu", "--steps", "12", "--batch-size", "8", "--eval-every", "0",
-           "--no-progress", "--save-final", str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "xattn.train",
+        "--preset",
+        "cpu",
+        "--device",
+        "cpu",
+        "--steps",
+        "12",
+        "--batch-size",
+        "8",
+        "--eval-every",
+        "0",
+        "--no-progress",
+        "--save-final",
+        str(out),
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -119,18 +233,28 @@ def test_distributed_data_parallel_on_cpu_keeps_ranks_identical(tmp_path):
     for name, tensor in rank0.items():
         assert torch.equal(tensor, rank1[name]), f"ranks disagree on {name}"
     xattn.seed_everything(0)
-    initial = xattn.Seq2Seq(xattn.Seq2SeqConfig(len(TASK.source_vocab), len(TASK.target_vocab),
-                                                **xattn.train.PRESETS["cpu"][0])).state_dict()
-    assert any(not torch.equal(initial[k], rank0[k]) for k in initial), "the weights moved"
+    initial = xattn.Seq2Seq(
+        xattn.Seq2SeqConfig(
+            len(TASK.source_vocab),
+            len(TASK.target_vocab),
+            **xattn.train.PRESETS["cpu"][0],
+        )
+    ).state_dict()
+    assert any(not torch.equal(initial[k], rank0[k]) for k in initial), (
+        "the weights moved"
+    )
 
 
-@pytest.mark.parametrize("change, message", [
-    (dict(steps=0), "steps must be a positive int"),
-    (dict(lr=2.0), r"lr must be a finite number in \(0, 1\)"),
-    (dict(warmup_steps=-1), "warmup_steps must be an int >= 0"),
-    (dict(stop_at_exact_match=1.5), "stop_at_exact_match"),
-    (dict(label_smoothing=1.0), "label_smoothing"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(steps=0), "steps must be a positive int"),
+        (dict(lr=2.0), r"lr must be a finite number in \(0, 1\)"),
+        (dict(warmup_steps=-1), "warmup_steps must be an int >= 0"),
+        (dict(stop_at_exact_match=1.5), "stop_at_exact_match"),
+        (dict(label_smoothing=1.0), "label_smoothing"),
+    ],
+)
 def test_bad_training_config(change, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**change)

@@ -4,7 +4,13 @@ Every function here is first built in the open in a chapter; the chapters that
 follow import it from here. Masks are bool, True = may attend.
 """
 
-from xattn.attention import aggregate, attention, attention_scores, mask_bias, masked_softmax
+from xattn.attention import (
+    aggregate,
+    attention,
+    attention_scores,
+    mask_bias,
+    masked_softmax,
+)
 from xattn.blocks import (
     DecoderBlock,
     EncoderBlock,
@@ -13,11 +19,22 @@ from xattn.blocks import (
     SinusoidalPositionalEncoding,
     sinusoidal_positions,
 )
+from xattn.convert import load_torch_multihead_attention, load_torch_transformer
+from xattn.counting import (
+    attention_flops,
+    attention_parameter_count,
+    count_parameters,
+    transformer_parameter_count,
+)
 from xattn.data import CharVocab, DateTask, field_alignment, field_alignment_chance
 from xattn.decode import beam_search, greedy_decode
-from xattn.convert import load_torch_multihead_attention, load_torch_transformer
-from xattn.counting import attention_flops, attention_parameter_count, count_parameters, transformer_parameter_count
-from xattn.layers import CrossAttention, MultiHeadCrossAttention, combine_masks, merge_heads, split_heads
+from xattn.layers import (
+    CrossAttention,
+    MultiHeadCrossAttention,
+    combine_masks,
+    merge_heads,
+    split_heads,
+)
 from xattn.masks import (
     causal_mask,
     from_additive_mask,
@@ -26,8 +43,8 @@ from xattn.masks import (
     padding_mask,
     to_key_padding_mask,
 )
-from xattn.plotting import plot_attention, plot_attention_grid
 from xattn.model import Decoder, Encoder, Seq2Seq, Seq2SeqConfig
+from xattn.plotting import plot_attention, plot_attention_grid
 from xattn.utils import autocast_dtype, get_device, seed_everything
 
 __version__ = "0.1.0"

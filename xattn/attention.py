@@ -48,7 +48,8 @@ def attention_scores(
             into the matrix product, so the scores are written once.
 
     Shapes:
-        q (..., Lq, D), k (..., Lk, D), bias (..., Lq | 1, Lk | 1) -> scores (..., Lq, Lk)
+        q (..., Lq, D), k (..., Lk, D), bias (..., Lq | 1, Lk | 1)
+        -> scores (..., Lq, Lk)
     """
     check_qkv(q, k)
     check_scale(scale)
@@ -57,15 +58,20 @@ def attention_scores(
         scale = q.shape[-1] ** -0.5
     # Scaling q (Lq x D numbers) is cheaper than scaling the scores (Lq x Lk).
     if bias is None:
-        return torch.einsum("... q d, ... k d -> ... q k", q * scale, k)  # (..., Lq, Lk)
-    # baddbmm starts from the bias and adds q k^T onto it: one pass over the scores, not two.
+        return torch.einsum(
+            "... q d, ... k d -> ... q k", q * scale, k
+        )  # (..., Lq, Lk)
+    # baddbmm starts from the bias and adds q k^T onto it: one pass over the scores, not
+    # two.
     *lead, lq, d = q.shape
     lk = k.shape[-2]
     rows = bias.shape[-2]  # Lq, or 1 for a bias that is the same for every query
     bias = bias.expand(*lead, rows, lk).reshape(-1, rows, lk)  # (N, Lq | 1, Lk)
     q3 = (q * scale).reshape(-1, lq, d)  # (N, Lq, D)
     k3 = k.reshape(-1, lk, d)  # (N, Lk, D)
-    return torch.baddbmm(bias, q3, k3.transpose(1, 2)).view(*lead, lq, lk)  # (..., Lq, Lk)
+    return torch.baddbmm(bias, q3, k3.transpose(1, 2)).view(
+        *lead, lq, lk
+    )  # (..., Lq, Lk)
 
 
 def mask_bias(mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -85,7 +91,9 @@ def mask_bias(mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.T
         raise ValueError(f"dtype must be a floating-point dtype, got {dtype}")
     has_key = mask.any(dim=-1, keepdim=True)  # (..., Lq | 1, 1)
     hidden = ~mask & has_key
-    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(hidden, float("-inf"))
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(
+        hidden, float("-inf")
+    )
 
 
 def masked_softmax(
@@ -125,7 +133,7 @@ def masked_softmax(
 
 
 def aggregate(weights: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Weighted sum of the values: each query's output mixes the value rows by its weights.
+    """Weighted sum of the values: each query's output mixes the value rows by weight.
 
     A masked key has weight exactly 0, but 0 * nan is nan: values at padded
     positions must still be finite numbers.
@@ -138,7 +146,9 @@ def aggregate(weights: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     check_min_dim("weights", weights, 2, "(..., Lq, Lk)")
     check_min_dim("v", v, 2, "(..., Lk, Dv)")
     if weights.dtype != v.dtype:
-        raise ValueError(f"weights and v must share a dtype: weights {weights.dtype} vs v {v.dtype}")
+        raise ValueError(
+            f"weights and v must share a dtype: weights {weights.dtype} vs v {v.dtype}"
+        )
     if weights.shape[:-2] != v.shape[:-2] or weights.shape[-1] != v.shape[-2]:
         raise ValueError(
             "weights (..., Lq, Lk) and v (..., Lk, Dv) must share leading dims and Lk: "
@@ -174,7 +184,9 @@ def attention(
     """
     check_qkv(q, k, v)
     check_mask(mask, (*q.shape[:-1], k.shape[-2]), q.device)
-    bias = None if mask is None else mask_bias(mask, q.dtype)  # (..., Lq | 1, Lk): 0 or -inf
+    bias = (
+        None if mask is None else mask_bias(mask, q.dtype)
+    )  # (..., Lq | 1, Lk): 0 or -inf
     scores = attention_scores(q, k, scale, bias)  # (..., Lq, Lk), the mask folded in
     weights = masked_softmax(scores, mask, biased=True)  # (..., Lq, Lk)
     return aggregate(weights, v), weights  # (..., Lq, Dv)

@@ -1,4 +1,4 @@
-"""The pieces of a Transformer layer: positions, feed-forward, encoder and decoder blocks.
+"""The pieces of a Transformer layer: positions, feed-forward, encoder, decoder blocks.
 
 An encoder block is self-attention then a feed-forward layer; a decoder block is
 causal self-attention, then cross-attention into the encoder's memory, then a
@@ -14,7 +14,13 @@ import math
 import torch
 from torch import nn
 
-from xattn.checks import check_bool, check_dropout, check_int, check_positive_int, fmt_shape
+from xattn.checks import (
+    check_bool,
+    check_dropout,
+    check_int,
+    check_positive_int,
+    fmt_shape,
+)
 from xattn.layers import MultiHeadCrossAttention
 from xattn.masks import causal_mask
 
@@ -40,9 +46,14 @@ def sinusoidal_positions(length: int, d_model: int) -> torch.Tensor:
     check_positive_int("length", length)
     check_positive_int("d_model", d_model)
     if d_model % 2:
-        raise ValueError(f"d_model must be even (sin and cos pairs), got d_model={d_model}")
+        raise ValueError(
+            f"d_model must be even (sin and cos pairs), got d_model={d_model}"
+        )
     position = torch.arange(length, dtype=torch.float32)[:, None]  # (L, 1)
-    rate = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model))  # (D/2,)
+    rate = torch.exp(
+        torch.arange(0, d_model, 2, dtype=torch.float32)
+        * (-math.log(10000.0) / d_model)
+    )  # (D/2,)
     table = torch.zeros(length, d_model)
     table[:, 0::2] = torch.sin(position * rate)
     table[:, 1::2] = torch.cos(position * rate)
@@ -50,14 +61,18 @@ def sinusoidal_positions(length: int, d_model: int) -> torch.Tensor:
 
 
 def _last_position(start: int, x: torch.Tensor, max_len: int, d_model: int) -> int:
-    """One past the last position of ``x`` (B, L, D) placed at ``start``; checked against max_len."""
+    """One past the last position of ``x`` (B, L, D) placed at ``start``, checked."""
     check_int("start", start)
     if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != d_model:
         got = fmt_shape(x) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"x must be (B, L, {d_model}) for d_model={d_model}, got x {got}")
+        raise ValueError(
+            f"x must be (B, L, {d_model}) for d_model={d_model}, got x {got}"
+        )
     end = start + x.shape[1]
     if end > max_len:
-        raise ValueError(f"positions up to {end} asked for, but max_len is {max_len}; raise max_len")
+        raise ValueError(
+            f"positions up to {end} asked for, but max_len is {max_len}; raise max_len"
+        )
     return end
 
 
@@ -72,10 +87,12 @@ class SinusoidalPositionalEncoding(nn.Module):
         super().__init__()
         check_positive_int("max_len", max_len)
         self.d_model, self.max_len = d_model, max_len
-        self.register_buffer("table", sinusoidal_positions(max_len, d_model), persistent=False)
+        self.register_buffer(
+            "table", sinusoidal_positions(max_len, d_model), persistent=False
+        )
 
     def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
-        """Add the positions ``start, start + 1, ...`` to ``x``; a decoding step passes its position."""
+        """Add the positions ``start, start + 1, ...`` to ``x``."""
         end = _last_position(start, x, self.max_len, self.d_model)
         return x + self.table[start:end].to(x.dtype)
 
@@ -96,7 +113,7 @@ class LearnedPositionalEncoding(nn.Module):
         nn.init.normal_(self.embedding.weight, std=0.02)
 
     def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
-        """Add the positions ``start, start + 1, ...`` to ``x``; a decoding step passes its position."""
+        """Add the positions ``start, start + 1, ...`` to ``x``."""
         end = _last_position(start, x, self.max_len, self.d_model)
         return x + self.embedding.weight[start:end].to(x.dtype)
 
@@ -150,7 +167,7 @@ class EncoderBlock(nn.Module):
         n_heads: attention heads H.
         d_ff: hidden width of the feed-forward layer.
         dropout: dropout on attention weights, sublayer outputs and hidden activations.
-        norm_first: layer norm before each sublayer (pre-norm) rather than after the sum.
+        norm_first: layer norm before each sublayer (pre-norm), not after the sum.
         fast: attention through ``F.scaled_dot_product_attention``.
 
     Shapes:
@@ -172,7 +189,9 @@ class EncoderBlock(nn.Module):
         self.sub_attn = _Sublayer(d_model, dropout, norm_first)
         self.sub_ff = _Sublayer(d_model, dropout, norm_first)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         x = self.sub_attn(x, lambda h: self.self_attn(h, h, mask)[0])
         return self.sub_ff(x, self.ff)
 
@@ -193,21 +212,25 @@ class LayerCache:
         self.self_k: torch.Tensor | None = None
         self.self_v: torch.Tensor | None = None
 
-    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        self.self_k = k if self.self_k is None else torch.cat([self.self_k, k], dim=2)  # (B, H, t, Dh)
+    def append(
+        self, k: torch.Tensor, v: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self.self_k = (
+            k if self.self_k is None else torch.cat([self.self_k, k], dim=2)
+        )  # (B, H, t, Dh)
         self.self_v = v if self.self_v is None else torch.cat([self.self_v, v], dim=2)
         return self.self_k, self.self_v
 
 
 class DecoderBlock(nn.Module):
-    """Causal self-attention, cross-attention into the memory, then a feed-forward layer.
+    """Causal self-attention, cross-attention into the memory, then feed-forward.
 
     Args:
         d_model: width D of the decoder stream.
         n_heads: attention heads H, in both attention layers.
         d_ff: hidden width of the feed-forward layer.
         dropout: dropout on attention weights, sublayer outputs and hidden activations.
-        norm_first: layer norm before each sublayer (pre-norm) rather than after the sum.
+        norm_first: layer norm before each sublayer (pre-norm), not after the sum.
         fast: attention through ``F.scaled_dot_product_attention``.
         d_memory: width of the memory, when it differs from D (features of an
             image or audio encoder); default D.
@@ -230,7 +253,9 @@ class DecoderBlock(nn.Module):
     ):
         super().__init__()
         self.self_attn = MultiHeadCrossAttention(d_model, n_heads, dropout, fast=fast)
-        self.cross_attn = MultiHeadCrossAttention(d_model, n_heads, dropout, fast=fast, d_memory=d_memory)
+        self.cross_attn = MultiHeadCrossAttention(
+            d_model, n_heads, dropout, fast=fast, d_memory=d_memory
+        )
         self.ff = FeedForward(d_model, d_ff, dropout)
         self.sub_self = _Sublayer(d_model, dropout, norm_first)
         self.sub_cross = _Sublayer(d_model, dropout, norm_first)
@@ -239,7 +264,9 @@ class DecoderBlock(nn.Module):
         self.cross_weights: torch.Tensor | None = None
 
     def _cross(self, h, memory, memory_mask, kv):
-        out, weights = self.cross_attn(h, memory, memory_mask, kv=kv, need_weights=self.keep_weights)
+        out, weights = self.cross_attn(
+            h, memory, memory_mask, kv=kv, need_weights=self.keep_weights
+        )
         self.cross_weights = weights
         return out
 
@@ -257,7 +284,9 @@ class DecoderBlock(nn.Module):
             x = self.sub_cross(x, lambda h: self._cross(h, memory, memory_mask, None))
         else:
             if x.shape[1] != 1:
-                raise ValueError(f"a cached decoder step takes one position, got x {fmt_shape(x)}")
+                raise ValueError(
+                    f"a cached decoder step takes one position, got x {fmt_shape(x)}"
+                )
 
             def self_step(h):
                 # The newest position may see every earlier one: no causal mask needed.
@@ -265,5 +294,7 @@ class DecoderBlock(nn.Module):
                 return self.self_attn(h, kv=kv)[0]
 
             x = self.sub_self(x, self_step)
-            x = self.sub_cross(x, lambda h: self._cross(h, None, memory_mask, cache.cross_kv))
+            x = self.sub_cross(
+                x, lambda h: self._cross(h, None, memory_mask, cache.cross_kv)
+            )
         return self.sub_ff(x, self.ff)

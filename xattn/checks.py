@@ -66,12 +66,20 @@ def check_number(
     low_open: bool = False,
     high_open: bool = False,
 ) -> None:
-    """A finite real number (not a bool, not NaN) in the interval [low, high] (ends open if asked)."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite real number (not a bool, not NaN) in [low, high], ends open if asked."""
+    ok = (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
     if ok:
-        ok = (value > low if low_open else value >= low) and (value < high if high_open else value <= high)
+        ok = (value > low if low_open else value >= low) and (
+            value < high if high_open else value <= high
+        )
     if not ok:
-        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        interval = (
+            f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        )
         raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}")
 
 
@@ -86,19 +94,23 @@ def _check_is_tensor(name: str, t: object) -> None:
 
 
 def check_floating(name: str, t: torch.Tensor) -> None:
-    """Reject non-tensors and integer or bool tensors: attention is arithmetic on floats."""
+    """Reject non-tensors and integer or bool tensors: attention is float arithmetic."""
     _check_is_tensor(name, t)
     if not t.is_floating_point():
         raise ValueError(
-            f"{name} must be a floating-point tensor, got {name} {fmt_shape(t)} of dtype {t.dtype}; "
+            f"{name} must be a floating-point tensor, got {name} {fmt_shape(t)} of "
+            f"dtype {t.dtype}; "
             f"convert it first, e.g. {name}.float()"
         )
 
 
 def check_min_dim(name: str, t: torch.Tensor, min_dim: int, symbols: str) -> None:
-    """Require at least ``min_dim`` dims; ``symbols`` names them for the message, e.g. ``(..., Lq, D)``."""
+    """At least ``min_dim`` dims; ``symbols`` names them, e.g. ``(..., Lq, D)``."""
     if t.dim() < min_dim:
-        raise ValueError(f"{name} must have at least {min_dim} dims {symbols}, got {name} {fmt_shape(t)}")
+        raise ValueError(
+            f"{name} must have at least {min_dim} dims {symbols}, got {name} "
+            f"{fmt_shape(t)}"
+        )
 
 
 def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor | None = None) -> None:
@@ -113,12 +125,18 @@ def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor | None = None) -
         check_min_dim(name, t, 2, "(..., L, D)")
     for name, t in named[1:]:
         if t.dtype != q.dtype:
-            raise ValueError(f"q and {name} must share a dtype: q {q.dtype} vs {name} {t.dtype}")
+            raise ValueError(
+                f"q and {name} must share a dtype: q {q.dtype} vs {name} {t.dtype}"
+            )
         if t.device != q.device:
-            raise ValueError(f"q and {name} must be on the same device: q {q.device} vs {name} {t.device}")
+            raise ValueError(
+                f"q and {name} must be on the same device: q {q.device} vs {name} "
+                f"{t.device}"
+            )
         if t.dim() != q.dim():
             raise ValueError(
-                f"q and {name} must have the same number of dims: q {fmt_shape(q)} vs {name} {fmt_shape(t)}"
+                f"q and {name} must have the same number of dims: q {fmt_shape(q)} vs "
+                f"{name} {fmt_shape(t)}"
             )
         if t.shape[:-2] != q.shape[:-2]:
             raise ValueError(
@@ -126,7 +144,9 @@ def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor | None = None) -
                 f"q {fmt_shape(q)} vs {name} {fmt_shape(t)}"
             )
     if q.shape[-1] != k.shape[-1]:
-        raise ValueError(f"q and k must share the last dim: q {fmt_shape(q)} vs k {fmt_shape(k)}")
+        raise ValueError(
+            f"q and k must share the last dim: q {fmt_shape(q)} vs k {fmt_shape(k)}"
+        )
     if q.shape[-1] == 0:
         raise ValueError(
             f"q {fmt_shape(q)} and k {fmt_shape(k)} have no features (D = 0): "
@@ -134,31 +154,40 @@ def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor | None = None) -
         )
     if k.shape[-2] == 0:
         raise ValueError(
-            f"k {fmt_shape(k)} has an empty key sequence (Lk = 0): every query needs at least one key; "
+            f"k {fmt_shape(k)} has an empty key sequence (Lk = 0): every query needs "
+            "at least one key; "
             "to hide keys, keep them and mask them out instead"
         )
     if v is not None and v.shape[-2] != k.shape[-2]:
         raise ValueError(
-            f"k and v must have the same number of keys (dim -2): k {fmt_shape(k)} vs v {fmt_shape(v)}"
+            f"k and v must have the same number of keys (dim -2): k {fmt_shape(k)} vs "
+            f"v {fmt_shape(v)}"
         )
 
 
 def _mask_dtype_hint(mask: torch.Tensor) -> str:
     """Which converter turns the mask that was given into an xattn mask."""
     if mask.is_floating_point():
-        return "an additive float mask (0 = keep, -inf = hide) converts with xattn.from_additive_mask(mask)"
+        return (
+            "an additive float mask (0 = keep, -inf = hide) converts with "
+            "xattn.from_additive_mask(mask)"
+        )
     if mask.is_complex():
         return "complex numbers are not a mask"
-    return "a Hugging Face attention_mask of 1s and 0s converts with xattn.from_hf_attention_mask(mask)"
+    return (
+        "a Hugging Face attention_mask of 1s and 0s converts with "
+        "xattn.from_hf_attention_mask(mask)"
+    )
 
 
 def check_bool_mask(name: str, mask: object) -> None:
-    """A bool tensor, True = may attend; anything else is refused with the converter that fits it."""
+    """A bool tensor, True = may attend; others are refused, naming their converter."""
     _check_is_tensor(name, mask)
     if mask.dtype != torch.bool:
         raise ValueError(
             f"{name} must be a bool tensor (True = may attend), "
-            f"got {name} {fmt_shape(mask)} of dtype {mask.dtype}; {_mask_dtype_hint(mask)}"
+            f"got {name} {fmt_shape(mask)} of dtype {mask.dtype}; "
+            f"{_mask_dtype_hint(mask)}"
         )
 
 
@@ -181,7 +210,10 @@ def check_mask(
     shape = tuple(shape)
     check_bool_mask("mask", mask)
     if mask.device != torch.device(device):
-        raise ValueError(f"mask and {target} must be on the same device: mask {mask.device} vs {target} {device}")
+        raise ValueError(
+            f"mask and {target} must be on the same device: mask {mask.device} vs "
+            f"{target} {device}"
+        )
     if mask.dim() != len(shape):
         hint = ""
         if mask.dim() == len(shape) - 1:
@@ -190,29 +222,45 @@ def check_mask(
                 "(and mask[:, None, None, :] with heads)"
             )
         raise ValueError(
-            f"mask must have as many dims as {target}: mask {fmt_shape(mask)} vs {target} {fmt_shape(shape)}{hint}"
+            f"mask must have as many dims as {target}: mask {fmt_shape(mask)} vs "
+            f"{target} {fmt_shape(shape)}{hint}"
         )
     for i, (m, s) in enumerate(zip(mask.shape, shape)):
         if m not in (1, s):
             raise ValueError(
-                f"mask {fmt_shape(mask)} does not broadcast to {target} {fmt_shape(shape)}: "
+                f"mask {fmt_shape(mask)} does not broadcast to {target} "
+                f"{fmt_shape(shape)}: "
                 f"dim {i} is {m}, must be 1 or {s}"
             )
 
 
-def check_bias(bias: torch.Tensor | None, shape: Sequence[int], dtype: torch.dtype, device: torch.device) -> None:
-    """An additive score bias: floating point, the scores' dtype and device, and broadcastable like a mask."""
+def check_bias(
+    bias: torch.Tensor | None,
+    shape: Sequence[int],
+    dtype: torch.dtype,
+    device: torch.device,
+) -> None:
+    """A score bias: float, the scores' dtype and device, broadcasting like a mask."""
     if bias is None:
         return
     check_floating("bias", bias)
     if bias.dtype != dtype:
-        raise ValueError(f"bias and the scores must share a dtype: bias {bias.dtype} vs scores {dtype}")
-    if bias.device != torch.device(device):
-        raise ValueError(f"bias and the scores must be on the same device: bias {bias.device} vs {device}")
-    shape = tuple(shape)
-    if bias.dim() != len(shape) or any(b not in (1, s) for b, s in zip(bias.shape, shape)):
         raise ValueError(
-            f"bias {fmt_shape(bias)} must have as many dims as the scores {fmt_shape(shape)}, "
+            f"bias and the scores must share a dtype: bias {bias.dtype} vs scores "
+            f"{dtype}"
+        )
+    if bias.device != torch.device(device):
+        raise ValueError(
+            f"bias and the scores must be on the same device: bias {bias.device} vs "
+            f"{device}"
+        )
+    shape = tuple(shape)
+    if bias.dim() != len(shape) or any(
+        b not in (1, s) for b, s in zip(bias.shape, shape)
+    ):
+        raise ValueError(
+            f"bias {fmt_shape(bias)} must have as many dims as the scores "
+            f"{fmt_shape(shape)}, "
             "each equal or 1 (as xattn.mask_bias(mask) gives for a mask of the scores)"
         )
 
@@ -221,32 +269,52 @@ def check_scale(scale: float | None) -> None:
     """A score scale must be a positive finite number (or None for 1 / sqrt(D))."""
     if scale is None:
         return
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not (0 < scale < float("inf")):
-        raise ValueError(f"scale must be a positive finite number or None (meaning 1/sqrt(D)), got {scale!r}")
+    if (
+        isinstance(scale, bool)
+        or not isinstance(scale, (int, float))
+        or not (0 < scale < float("inf"))
+    ):
+        raise ValueError(
+            "scale must be a positive finite number or None (meaning 1/sqrt(D)), got "
+            f"{scale!r}"
+        )
 
 
-def check_stream(name: str, t: torch.Tensor, d_model: int, width: str = "d_model") -> None:
-    """A (B, L, D) float tensor whose width is the module's ``d_model`` (or ``d_memory``)."""
+def check_stream(
+    name: str, t: torch.Tensor, d_model: int, width: str = "d_model"
+) -> None:
+    """A (B, L, D) float tensor as wide as the module's ``d_model`` or ``d_memory``."""
     check_floating(name, t)
     if t.dim() != 3 or t.shape[-1] != d_model:
-        raise ValueError(f"{name} must be (B, L, {d_model}) for {width}={d_model}, got {name} {fmt_shape(t)}")
+        raise ValueError(
+            f"{name} must be (B, L, {d_model}) for {width}={d_model}, got {name} "
+            f"{fmt_shape(t)}"
+        )
 
 
-def check_memory_mask(memory_mask: torch.Tensor | None, memory_shape: tuple[int, ...]) -> None:
-    """A bool key padding mask (B, Lk), True = may attend, for a memory of ``memory_shape``."""
+def check_memory_mask(
+    memory_mask: torch.Tensor | None, memory_shape: tuple[int, ...]
+) -> None:
+    """A bool key padding mask (B, Lk), True = may attend, for a memory this shape."""
     if memory_mask is None:
         return
     b, lk = memory_shape[0], memory_shape[1]
     if not isinstance(memory_mask, torch.Tensor):
-        raise ValueError(f"memory_mask must be a bool tensor (B, Lk), got {type(memory_mask).__name__}")
+        raise ValueError(
+            "memory_mask must be a bool tensor (B, Lk), got "
+            f"{type(memory_mask).__name__}"
+        )
     if memory_mask.dtype != torch.bool:
         raise ValueError(
-            f"memory_mask must be a bool tensor (B, Lk) with True = may attend, got memory_mask "
-            f"{fmt_shape(memory_mask)} of dtype {memory_mask.dtype}; {_mask_dtype_hint(memory_mask)}"
+            "memory_mask must be a bool tensor (B, Lk) with True = may attend, got "
+            "memory_mask "
+            f"{fmt_shape(memory_mask)} of dtype {memory_mask.dtype}; "
+            f"{_mask_dtype_hint(memory_mask)}"
         )
     if tuple(memory_mask.shape) != (b, lk):
         raise ValueError(
-            f"memory_mask must be (B, Lk) = {fmt_shape((b, lk))} to match memory {fmt_shape(memory_shape)}, "
+            f"memory_mask must be (B, Lk) = {fmt_shape((b, lk))} to match memory "
+            f"{fmt_shape(memory_shape)}, "
             f"got memory_mask {fmt_shape(memory_mask)}"
         )
 
@@ -261,21 +329,28 @@ def check_attn_mask(attn_mask: torch.Tensor | None, b: int, lq: int, lk: int) ->
     if attn_mask is None:
         return
     if not isinstance(attn_mask, torch.Tensor):
-        raise ValueError(f"attn_mask must be a bool tensor, got {type(attn_mask).__name__}")
+        raise ValueError(
+            f"attn_mask must be a bool tensor, got {type(attn_mask).__name__}"
+        )
     if attn_mask.dtype != torch.bool:
         raise ValueError(
-            f"attn_mask must be a bool tensor with True = may attend, got attn_mask {fmt_shape(attn_mask)} "
+            "attn_mask must be a bool tensor with True = may attend, got attn_mask "
+            f"{fmt_shape(attn_mask)} "
             f"of dtype {attn_mask.dtype}; {_mask_dtype_hint(attn_mask)}"
         )
     if tuple(attn_mask.shape) not in ((lq, lk), (1, lq, lk), (b, lq, lk)):
         raise ValueError(
-            f"attn_mask must be (Lq, Lk) = {fmt_shape((lq, lk))}, (1, Lq, Lk) or (B, Lq, Lk) = "
+            f"attn_mask must be (Lq, Lk) = {fmt_shape((lq, lk))}, (1, Lq, Lk) or (B, "
+            "Lq, Lk) = "
             f"{fmt_shape((b, lq, lk))}, got attn_mask {fmt_shape(attn_mask)}; "
             "a key padding mask (B, Lk) goes to memory_mask"
         )
     if attn_mask.dim() == 2 and b == lq and b > 1:
         raise ValueError(
-            f"attn_mask {fmt_shape(attn_mask)} is ambiguous here, since B = Lq = {b}: it fits a structural "
-            f"(Lq, Lk) mask and a key padding mask (B, Lk) alike; pass a key padding mask as memory_mask, "
-            f"and a structural mask with its batch axis, attn_mask[None] {fmt_shape((1, lq, lk))}"
+            f"attn_mask {fmt_shape(attn_mask)} is ambiguous here, since B = Lq = {b}: "
+            "it fits a structural "
+            "(Lq, Lk) mask and a key padding mask (B, Lk) alike; pass a key padding "
+            "mask as memory_mask, "
+            "and a structural mask with its batch axis, attn_mask[None] "
+            f"{fmt_shape((1, lq, lk))}"
         )

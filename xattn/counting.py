@@ -10,7 +10,12 @@ from torch import nn
 
 from xattn.checks import check_bool, check_int, check_positive_int
 
-__all__ = ["count_parameters", "attention_parameter_count", "attention_flops", "transformer_parameter_count"]
+__all__ = [
+    "count_parameters",
+    "attention_parameter_count",
+    "attention_flops",
+    "transformer_parameter_count",
+]
 
 
 def count_parameters(model: nn.Module) -> dict[str, int]:
@@ -24,7 +29,12 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     counts: dict[str, int] = {}
     seen: set[int] = set()
-    for name, child in model._modules.items():  # unlike named_children(), keeps a module shared under two names
+    for (
+        name,
+        child,
+    ) in (
+        model._modules.items()
+    ):  # unlike named_children(), keeps a module shared under two names
         if child is None or next(child.parameters(), None) is None:
             continue  # dropout, fixed positional tables: nothing to count
         n = 0
@@ -36,11 +46,15 @@ def count_parameters(model: nn.Module) -> dict[str, int]:
     own = sum(p.numel() for p in model.parameters(recurse=False) if id(p) not in seen)
     if own:
         counts["(own)"] = own
-    counts["total"] = sum(p.numel() for p in {id(p): p for p in model.parameters()}.values())
+    counts["total"] = sum(
+        p.numel() for p in {id(p): p for p in model.parameters()}.values()
+    )
     return counts
 
 
-def attention_parameter_count(d_model: int, bias: bool = True, d_memory: int | None = None) -> int:
+def attention_parameter_count(
+    d_model: int, bias: bool = True, d_memory: int | None = None
+) -> int:
     """Parameters of one multi-head attention layer: four projections to D (and biases).
 
     The query and output projections are D x D; the key and value projections
@@ -57,7 +71,9 @@ def attention_parameter_count(d_model: int, bias: bool = True, d_memory: int | N
 def attention_flops(
     batch: int, len_q: int, len_k: int, d_model: int, d_memory: int | None = None
 ) -> dict[str, int]:
-    """Floating-point operations of one multi-head attention forward pass (a multiply-add is 2).
+    """Floating-point operations of one multi-head attention forward pass.
+
+    A multiply-add counts 2.
 
     Only the matrix products are counted; softmax and masking are O(B H Lq Lk)
     and small beside them. The number of heads cancels here too.
@@ -90,7 +106,7 @@ def transformer_parameter_count(
     tie_output: bool = True,
     final_norms: bool = True,
 ) -> dict[str, int]:
-    """Parameters of an encoder–decoder Transformer, by component, from its sizes alone.
+    """Parameters of an encoder–decoder Transformer by component, from its sizes.
 
     Args:
         d_model, d_ff: widths of the model and of the feed-forward layer.
@@ -107,7 +123,11 @@ def transformer_parameter_count(
     check_int("n_decoder_layers", n_decoder_layers)
     for name, value in (("src_vocab", src_vocab), ("tgt_vocab", tgt_vocab)):
         check_int(name, value)
-    for name, value in (("shared_vocab", shared_vocab), ("tie_output", tie_output), ("final_norms", final_norms)):
+    for name, value in (
+        ("shared_vocab", shared_vocab),
+        ("tie_output", tie_output),
+        ("final_norms", final_norms),
+    ):
         check_bool(name, value)
     attn = attention_parameter_count(d_model)
     ff = d_model * d_ff + d_ff + d_ff * d_model + d_model
@@ -116,7 +136,8 @@ def transformer_parameter_count(
         "src_embed": src_vocab * d_model,
         "tgt_embed": 0 if shared_vocab else tgt_vocab * d_model,
         "encoder": n_layers * (attn + ff + 2 * norm) + (norm if final_norms else 0),
-        "decoder": n_decoder_layers * (2 * attn + ff + 3 * norm) + (norm if final_norms else 0),
+        "decoder": n_decoder_layers * (2 * attn + ff + 3 * norm)
+        + (norm if final_norms else 0),
         "generator": 0 if tie_output else d_model * (tgt_vocab or src_vocab),
     }
     counts["total"] = sum(counts.values())

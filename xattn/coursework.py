@@ -40,22 +40,35 @@ def assignment_id(notebook: Path | str) -> str:
     stem = Path(notebook).stem
     prefix = stem.split("_", 1)[0]
     if not prefix.isdigit():
-        raise ValueError(f"chapter notebooks are named NN_title.ipynb, got {Path(notebook).name}")
+        raise ValueError(
+            f"chapter notebooks are named NN_title.ipynb, got {Path(notebook).name}"
+        )
     return f"ch{prefix}"
 
 
 def _nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
     cmd = [
-        sys.executable, "-m", "nbgrader", *args,
+        sys.executable,
+        "-m",
+        "nbgrader",
+        *args,
         f"--CourseDirectory.root={course}",
         f"--Execute.timeout={CELL_TIMEOUT_S}",
     ]
     log.info("running %s", " ".join(cmd))
     # nbgrader runs the `alembic` command of its own environment, found on PATH.
-    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    env = dict(
+        os.environ,
+        PATH=os.pathsep.join(
+            [str(Path(sys.executable).parent), os.environ.get("PATH", "")]
+        ),
+    )
     result = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if result.returncode != 0:
-        raise RuntimeError(f"nbgrader {args[0]} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        raise RuntimeError(
+            f"nbgrader {args[0]} failed "
+            f"({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 
@@ -63,14 +76,19 @@ def _chapter_notebooks(chapters: Path, only: list[str] | None) -> list[Path]:
     notebooks = sorted(chapters.glob("[0-9][0-9]_*.ipynb"))
     if only:
         wanted = {assignment_id(f"{c}_x") if c.isdigit() else c for c in only}
-        notebooks = [nb for nb in notebooks if assignment_id(nb) in wanted or nb.stem in wanted]
+        notebooks = [
+            nb for nb in notebooks if assignment_id(nb) in wanted or nb.stem in wanted
+        ]
         if not notebooks:
             raise ValueError(f"no chapter notebook matches {only} in {chapters}")
     return notebooks
 
 
-def release(chapters: Path | str = "chapters", course: Path | str = "_build/course",
-            only: list[str] | None = None) -> list[Path]:
+def release(
+    chapters: Path | str = "chapters",
+    course: Path | str = "_build/course",
+    only: list[str] | None = None,
+) -> list[Path]:
     """Make the student version of each chapter with ``nbgrader generate_assignment``.
 
     Returns the student notebooks, ``<course>/release/chNN/NN_title.ipynb``.
@@ -90,7 +108,13 @@ def release(chapters: Path | str = "chapters", course: Path | str = "_build/cour
 def submit(course: Path | str, student: str, notebook: Path | str) -> Path:
     """Place a student's notebook where ``nbgrader autograde`` looks for it."""
     notebook = Path(notebook)
-    target = Path(course).resolve() / "submitted" / student / assignment_id(notebook) / notebook.name
+    target = (
+        Path(course).resolve()
+        / "submitted"
+        / student
+        / assignment_id(notebook)
+        / notebook.name
+    )
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy2(notebook, target)
     return target
@@ -104,7 +128,9 @@ def autograde(course: Path | str, assignment: str, student: str | None = None) -
     _nbgrader(Path(course).resolve(), *args)
 
 
-def export_grades(course: Path | str, to: Path | str | None = None) -> list[dict[str, str]]:
+def export_grades(
+    course: Path | str, to: Path | str | None = None
+) -> list[dict[str, str]]:
     """Write the grades table with ``nbgrader export`` and return its rows."""
     course = Path(course).resolve()
     to = Path(to).resolve() if to else course / "grades.csv"
@@ -114,11 +140,19 @@ def export_grades(course: Path | str, to: Path | str | None = None) -> list[dict
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m xattn.coursework", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m xattn.coursework", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("command", choices=["release", "grade"])
-    parser.add_argument("--chapters", default="chapters", help="folder of the instructor notebooks")
-    parser.add_argument("--course", default="_build/course", help="the nbgrader course folder")
-    parser.add_argument("--only", nargs="*", help="chapter numbers or assignment ids, e.g. 03 ch04")
+    parser.add_argument(
+        "--chapters", default="chapters", help="folder of the instructor notebooks"
+    )
+    parser.add_argument(
+        "--course", default="_build/course", help="the nbgrader course folder"
+    )
+    parser.add_argument(
+        "--only", nargs="*", help="chapter numbers or assignment ids, e.g. 03 ch04"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.command == "release":
@@ -137,7 +171,13 @@ def main(argv: list[str] | None = None) -> int:
     rows = export_grades(args.course)
     log.info("%-10s %-8s %6s / %s", "student", "assign.", "score", "max")
     for row in rows:
-        log.info("%-10s %-8s %6s / %s", row["student_id"], row["assignment"], row["score"], row["max_score"])
+        log.info(
+            "%-10s %-8s %6s / %s",
+            row["student_id"],
+            row["assignment"],
+            row["score"],
+            row["max_score"],
+        )
     log.info("grades table: %s", Path(args.course) / "grades.csv")
     return 0
 

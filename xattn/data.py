@@ -1,4 +1,4 @@
-"""The date task: dates as people write them, in several languages, translated into ISO 8601.
+"""The date task: dates as people write them, in several languages, to ISO 8601.
 
 ``3 March 2021``, ``mercredi 3 mars 2021``, ``3/3/2021`` and ``3. März 2021``
 all become ``2021-03-03``. The source puts day, month and year in different
@@ -18,11 +18,19 @@ import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 
 import torch
 
-__all__ = ["CharVocab", "DateExample", "DateTask", "TARGET_FIELDS", "render_date", "field_alignment", "field_alignment_chance"]
+__all__ = [
+    "CharVocab",
+    "DateExample",
+    "DateTask",
+    "TARGET_FIELDS",
+    "render_date",
+    "field_alignment",
+    "field_alignment_chance",
+]
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, UNK)
@@ -34,8 +42,14 @@ TARGET_FIELDS = {"year": (0, 4), "month": (5, 7), "day": (8, 10)}
 # {month} month name, {mon} abbreviated month, {m}/{mm} month number, {Y} year,
 # {weekday} day of the week (a distractor: it carries no target field).
 TEMPLATES = {
-    "en": ["{d} {month} {Y}", "{month} {d}, {Y}", "{weekday}, {month} {d}, {Y}", "{mon} {d} {Y}",
-           "the {ord} of {month} {Y}", "{d}-{mon}-{Y}"],
+    "en": [
+        "{d} {month} {Y}",
+        "{month} {d}, {Y}",
+        "{weekday}, {month} {d}, {Y}",
+        "{mon} {d} {Y}",
+        "the {ord} of {month} {Y}",
+        "{d}-{mon}-{Y}",
+    ],
     "fr": ["{d} {month} {Y}", "{weekday} {d} {month} {Y}", "le {d} {month} {Y}"],
     "de": ["{d}. {month} {Y}", "{weekday}, {d}. {month} {Y}", "{d}. {mon} {Y}"],
     "es": ["{d} de {month} de {Y}", "{weekday}, {d} de {month} de {Y}"],
@@ -49,16 +63,27 @@ TEMPLATES = {
 FIRST_DAY, LAST_DAY = dt.date(1950, 1, 1), dt.date(2049, 12, 31)
 SPLIT_SEED = 20_21_03_03  # fixes which days are test and validation days, for every run
 N_TEST_DAYS, N_VAL_DAYS = 1000, 1000
-FIELD_OF = {"d": "day", "dd": "day", "ord": "day", "month": "month", "mon": "month", "m": "month",
-            "mm": "month", "Y": "year", "weekday": "weekday"}
+FIELD_OF = {
+    "d": "day",
+    "dd": "day",
+    "ord": "day",
+    "month": "month",
+    "mon": "month",
+    "m": "month",
+    "mm": "month",
+    "Y": "year",
+    "weekday": "weekday",
+}
 
 
 def _ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    suffix = (
+        "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    )
     return f"{n}{suffix}"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _names(locale: str) -> tuple[dict, dict, dict]:
     from babel.dates import get_day_names, get_month_names
 
@@ -69,17 +94,24 @@ def _names(locale: str) -> tuple[dict, dict, dict]:
     )
 
 
-def render_date(date: dt.date, template: str, locale: str = "en") -> tuple[str, dict[str, tuple[int, int]]]:
-    """Write ``date`` with ``template`` in ``locale``; also return where each field landed.
+def render_date(
+    date: dt.date, template: str, locale: str = "en"
+) -> tuple[str, dict[str, tuple[int, int]]]:
+    """Write ``date`` with ``template`` in ``locale``; also return where each field is.
 
     Returns:
         ``(text, spans)`` where ``spans[field] = (start, end)`` indexes ``text``.
     """
     months, abbreviated, weekdays = _names("en" if locale == "numeric" else locale)
     values = {
-        "d": str(date.day), "dd": f"{date.day:02d}", "ord": _ordinal(date.day),
-        "month": months[date.month], "mon": abbreviated[date.month].rstrip("."),
-        "m": str(date.month), "mm": f"{date.month:02d}", "Y": f"{date.year:04d}",
+        "d": str(date.day),
+        "dd": f"{date.day:02d}",
+        "ord": _ordinal(date.day),
+        "month": months[date.month],
+        "mon": abbreviated[date.month].rstrip("."),
+        "m": str(date.month),
+        "mm": f"{date.month:02d}",
+        "Y": f"{date.year:04d}",
         "weekday": weekdays[date.weekday()],
     }
     text, spans = "", {}
@@ -106,7 +138,7 @@ class DateExample:
 
 
 class CharVocab:
-    """Characters to ids and back, with ``<pad>`` = 0, ``<bos>`` = 1, ``<eos>`` = 2, ``<unk>`` = 3."""
+    """Characters to ids and back: ``<pad>`` 0, ``<bos>`` 1, ``<eos>`` 2, ``<unk>`` 3"""
 
     def __init__(self, chars: Sequence[str]):
         self.itos = list(SPECIALS) + sorted(set(chars) - set(SPECIALS))
@@ -142,18 +174,29 @@ class DateTask:
     def __init__(self, locales: Sequence[str] = tuple(TEMPLATES)):
         unknown = set(locales) - set(TEMPLATES)
         if unknown or not locales:
-            raise ValueError(f"locales must be a non-empty subset of {sorted(TEMPLATES)}, got {list(locales)}")
+            raise ValueError(
+                f"locales must be a non-empty subset of {sorted(TEMPLATES)}, got "
+                f"{list(locales)}"
+            )
         self.locales = tuple(locales)
         self.formats = [(loc, t) for loc in self.locales for t in TEMPLATES[loc]]
         chars = set("0123456789-")
         for loc in self.locales:
             months, abbreviated, weekdays = _names("en" if loc == "numeric" else loc)
-            for name in [*months.values(), *abbreviated.values(), *weekdays.values(), *TEMPLATES[loc]]:
+            for name in [
+                *months.values(),
+                *abbreviated.values(),
+                *weekdays.values(),
+                *TEMPLATES[loc],
+            ]:
                 chars |= set(re.sub(r"\{\w+\}", "", name))
         chars |= set("stndrh")  # English ordinal suffixes
         self.source_vocab = CharVocab(sorted(chars))
         self.target_vocab = CharVocab(list("0123456789-"))
-        days = [FIRST_DAY + dt.timedelta(days=i) for i in range((LAST_DAY - FIRST_DAY).days + 1)]
+        days = [
+            FIRST_DAY + dt.timedelta(days=i)
+            for i in range((LAST_DAY - FIRST_DAY).days + 1)
+        ]
         random.Random(SPLIT_SEED).shuffle(days)
         self.days = {
             "test": days[:N_TEST_DAYS],
@@ -183,7 +226,9 @@ class DateTask:
             chosen += rng.sample(days, min(n - len(chosen), len(days)))
         return [self.example(day, *rng.choice(self.formats)) for day in chosen]
 
-    def encode(self, examples: Sequence[DateExample], device: torch.device | str | None = None):
+    def encode(
+        self, examples: Sequence[DateExample], device: torch.device | str | None = None
+    ):
         """Pad a list of examples into id tensors.
 
         Returns:
@@ -194,14 +239,24 @@ class DateTask:
         src = [self.source_vocab.encode(e.source) for e in examples]
         tgt = [self.target_vocab.encode(e.target) for e in examples]
         lk, lq = max(map(len, src)), max(map(len, tgt)) + 1
-        pad, bos, eos = self.source_vocab.pad_id, self.target_vocab.bos_id, self.target_vocab.eos_id
+        pad, bos, eos = (
+            self.source_vocab.pad_id,
+            self.target_vocab.bos_id,
+            self.target_vocab.eos_id,
+        )
         src_t = torch.tensor([s + [pad] * (lk - len(s)) for s in src])  # (B, Lk)
-        tgt_in = torch.tensor([[bos, *t] + [pad] * (lq - 1 - len(t)) for t in tgt])  # (B, Lq)
-        tgt_out = torch.tensor([[*t, eos] + [pad] * (lq - 1 - len(t)) for t in tgt])  # (B, Lq)
+        tgt_in = torch.tensor(
+            [[bos, *t] + [pad] * (lq - 1 - len(t)) for t in tgt]
+        )  # (B, Lq)
+        tgt_out = torch.tensor(
+            [[*t, eos] + [pad] * (lq - 1 - len(t)) for t in tgt]
+        )  # (B, Lq)
         return src_t.to(device), tgt_in.to(device), tgt_out.to(device)
 
-    def batch(self, step: int, batch_size: int, seed: int = 0, rank: int = 0, device=None):
-        """The training batch of ``step``: a pure function of (step, batch size, seed, rank).
+    def batch(
+        self, step: int, batch_size: int, seed: int = 0, rank: int = 0, device=None
+    ):
+        """The training batch of ``step``, a function of (step, batch size, seed, rank).
 
         Because no generator state is carried from step to step, a run resumed
         from a checkpoint at step s sees exactly the batches it would have seen.
@@ -218,7 +273,9 @@ def hash_seed(*parts: int) -> int:
     return value
 
 
-def field_alignment(weights: torch.Tensor, examples: Sequence[DateExample]) -> torch.Tensor:
+def field_alignment(
+    weights: torch.Tensor, examples: Sequence[DateExample]
+) -> torch.Tensor:
     """How often the most-attended source character lies in the field being written.
 
     For every target character of a field (the year digits, the month digits,
@@ -239,11 +296,15 @@ def field_alignment(weights: torch.Tensor, examples: Sequence[DateExample]) -> t
     """
     if weights.dim() < 3 or weights.shape[-3] != len(examples):
         raise ValueError(
-            f"weights must be (..., B, Lq, Lk) with B = {len(examples)} examples, got {tuple(weights.shape)}"
+            f"weights must be (..., B, Lq, Lk) with B = {len(examples)} examples, got "
+            f"{tuple(weights.shape)}"
         )
     last = max(end for _, end in TARGET_FIELDS.values())
     if weights.shape[-2] < last:
-        raise ValueError(f"weights cover {weights.shape[-2]} target positions, the fields need {last}")
+        raise ValueError(
+            f"weights cover {weights.shape[-2]} target positions, the fields need "
+            f"{last}"
+        )
     top = weights.argmax(-1)  # (..., B, Lq)
     hits = torch.zeros(weights.shape[:-3], device=weights.device)
     total = 0
@@ -257,7 +318,7 @@ def field_alignment(weights: torch.Tensor, examples: Sequence[DateExample]) -> t
 
 
 def field_alignment_chance(examples: Sequence[DateExample]) -> float:
-    """The :func:`field_alignment` of a model that picked a source character at random."""
+    """The :func:`field_alignment` of a model picking source characters at random."""
     shares = []
     for example in examples:
         for name, (t0, t1) in TARGET_FIELDS.items():

@@ -11,14 +11,25 @@ from __future__ import annotations
 
 import torch
 
-from xattn.checks import check_bool, check_int, check_number, check_positive_int, fmt_shape
+from xattn.checks import (
+    check_bool,
+    check_int,
+    check_number,
+    check_positive_int,
+    fmt_shape,
+)
 from xattn.model import Seq2Seq
 
 __all__ = ["greedy_decode", "beam_search"]
 
 
 def _check_decode_args(
-    model: Seq2Seq, src: torch.Tensor, max_len: int, bos_id: int, eos_id: int, use_cache: bool
+    model: Seq2Seq,
+    src: torch.Tensor,
+    max_len: int,
+    bos_id: int,
+    eos_id: int,
+    use_cache: bool,
 ) -> None:
     if not isinstance(model, Seq2Seq):
         raise ValueError(f"model must be an xattn.Seq2Seq, got {type(model).__name__}")
@@ -27,16 +38,23 @@ def _check_decode_args(
         raise ValueError(f"src must be (B, Lk) token ids, got {got}")
     check_positive_int("max_len", max_len)
     if max_len > model.cfg.max_len:
-        raise ValueError(f"max_len must be in [1, {model.cfg.max_len}] (the model's max_len), got {max_len}")
+        raise ValueError(
+            f"max_len must be in [1, {model.cfg.max_len}] (the model's max_len), got "
+            f"{max_len}"
+        )
     vocab = model.cfg.tgt_vocab_size
     for name, value in (("bos_id", bos_id), ("eos_id", eos_id)):
         if name == "eos_id" and value is None:
             continue  # no end token: write max_len tokens
         check_int(name, value)
         if value >= vocab:
-            raise ValueError(f"{name}={value} is not an id of the target vocabulary, [0, {vocab})")
+            raise ValueError(
+                f"{name}={value} is not an id of the target vocabulary, [0, {vocab})"
+            )
         if value == model.cfg.pad_id:
-            raise ValueError(f"{name}={value} is the padding id, which decoding never writes")
+            raise ValueError(
+                f"{name}={value} is the padding id, which decoding never writes"
+            )
     check_bool("use_cache", use_cache)
 
 
@@ -49,15 +67,22 @@ def _pad_after_eos(out: torch.Tensor, eos_id: int | None, pad_id: int) -> torch.
 
 
 def _next_logits(model, tokens, memory, src_mask, caches):
-    """Logits for the position after ``tokens``; with caches only the last token is fed."""
+    """Logits for the position after ``tokens``; with caches only the last is fed."""
     if caches is not None:
-        return model.decode_step(tokens[:, -1:], tokens.shape[1] - 1, src_mask, caches)  # (B, V)
+        return model.decode_step(
+            tokens[:, -1:], tokens.shape[1] - 1, src_mask, caches
+        )  # (B, V)
     return model.decode(tokens, memory, src_mask)[:, -1]  # (B, V)
 
 
 @torch.no_grad()
 def greedy_decode(
-    model: Seq2Seq, src: torch.Tensor, max_len: int = 16, *, bos_id: int = 1, eos_id: int | None = 2,
+    model: Seq2Seq,
+    src: torch.Tensor,
+    max_len: int = 16,
+    *,
+    bos_id: int = 1,
+    eos_id: int | None = 2,
     use_cache: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Write the most likely next token, step by step, until every sentence has ended.
@@ -73,7 +98,9 @@ def greedy_decode(
     _check_decode_args(model, src, max_len, bos_id, eos_id, use_cache)
     memory, src_mask = model.encode(src)
     caches = model.init_cache(memory) if use_cache else None
-    tokens = torch.full((src.shape[0], 1), bos_id, dtype=torch.long, device=src.device)  # (B, 1)
+    tokens = torch.full(
+        (src.shape[0], 1), bos_id, dtype=torch.long, device=src.device
+    )  # (B, 1)
     finished = torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)
     all_logits = []
     for _ in range(max_len):
@@ -86,14 +113,23 @@ def greedy_decode(
             finished |= next_token == eos_id
             if bool(finished.all()):
                 break
-    out = _pad_after_eos(tokens[:, 1:], eos_id, model.cfg.pad_id)  # (B, T), without <bos>
+    out = _pad_after_eos(
+        tokens[:, 1:], eos_id, model.cfg.pad_id
+    )  # (B, T), without <bos>
     return out, torch.stack(all_logits, dim=1)
 
 
 @torch.no_grad()
 def beam_search(
-    model: Seq2Seq, src: torch.Tensor, beam_size: int = 4, max_len: int = 16, *, bos_id: int = 1,
-    eos_id: int | None = 2, length_penalty: float = 0.6, use_cache: bool = True,
+    model: Seq2Seq,
+    src: torch.Tensor,
+    beam_size: int = 4,
+    max_len: int = 16,
+    *,
+    bos_id: int = 1,
+    eos_id: int | None = 2,
+    length_penalty: float = 0.6,
+    use_cache: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Keep the ``beam_size`` best prefixes of every sentence at every step.
 
@@ -112,7 +148,8 @@ def beam_search(
     memory, src_mask = model.encode(src)
     memory = memory.repeat_interleave(k, dim=0)  # (B*K, Lk, D)
     src_mask = src_mask.repeat_interleave(k, dim=0)  # (B*K, Lk)
-    # All beams of one sentence share its memory, so the cross-attention cache never needs reordering.
+    # All beams of one sentence share its memory, so the cross-attention cache never
+    # needs reordering.
     caches = model.init_cache(memory) if use_cache else None
     tokens = torch.full((b * k, 1), bos_id, dtype=torch.long, device=src.device)
     scores = torch.full((b, k), float("-inf"), device=src.device)
@@ -129,16 +166,25 @@ def beam_search(
             done = torch.full_like(logp, float("-inf"))
             done[..., eos_id] = 0.0
             logp = torch.where(finished[..., None], done, logp)
-        top, flat = (scores[..., None] + logp).view(b, k * vocab).topk(k, dim=-1)  # (B, K)
-        beam, token = flat // vocab, flat % vocab  # which beam each survivor extends, with which token
-        rows = (beam + torch.arange(b, device=src.device)[:, None] * k).view(-1)  # (B*K,)
+        top, flat = (
+            (scores[..., None] + logp).view(b, k * vocab).topk(k, dim=-1)
+        )  # (B, K)
+        beam, token = (
+            flat // vocab,
+            flat % vocab,
+        )  # which beam each survivor extends, with which token
+        rows = (beam + torch.arange(b, device=src.device)[:, None] * k).view(
+            -1
+        )  # (B*K,)
         tokens = torch.cat([tokens[rows], token.view(-1, 1)], dim=1)
         if caches is not None:
             for cache in caches:
                 cache.self_k, cache.self_v = cache.self_k[rows], cache.self_v[rows]
         was_finished = finished.gather(1, beam)
         lengths = lengths.gather(1, beam) + (~was_finished).float()
-        finished = was_finished | (token == eos_id) if eos_id is not None else was_finished
+        finished = (
+            was_finished | (token == eos_id) if eos_id is not None else was_finished
+        )
         scores = top
         if bool(finished.all()):
             break

@@ -19,7 +19,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xattn.attention import aggregate, attention, attention_scores, mask_bias, masked_softmax
+from xattn.attention import (
+    aggregate,
+    attention,
+    attention_scores,
+    mask_bias,
+    masked_softmax,
+)
 from xattn.checks import (
     check_attn_mask,
     check_bool,
@@ -32,11 +38,17 @@ from xattn.checks import (
     fmt_shape,
 )
 
-__all__ = ["split_heads", "merge_heads", "combine_masks", "CrossAttention", "MultiHeadCrossAttention"]
+__all__ = [
+    "split_heads",
+    "merge_heads",
+    "combine_masks",
+    "CrossAttention",
+    "MultiHeadCrossAttention",
+]
 
 
 def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
-    """Cut the feature axis into ``n_heads`` slices of width Dh and give each its own axis.
+    """Cut the feature axis into ``n_heads`` slices of width Dh, each on its own axis.
 
     Shapes:
         x (B, L, D) -> (B, H, L, Dh)
@@ -46,7 +58,9 @@ def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
     check_positive_int("n_heads", n_heads)
     b, length, d = x.shape
     if d % n_heads:
-        raise ValueError(f"the width {d} of x {fmt_shape(x)} is not divisible by n_heads={n_heads}")
+        raise ValueError(
+            f"the width {d} of x {fmt_shape(x)} is not divisible by n_heads={n_heads}"
+        )
     return x.view(b, length, n_heads, d // n_heads).transpose(1, 2)  # (B, H, L, Dh)
 
 
@@ -65,7 +79,7 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
 def combine_masks(
     memory_mask: torch.Tensor | None, attn_mask: torch.Tensor | None, n_dims: int
 ) -> torch.Tensor | None:
-    """Merge a key padding mask (B, Lk) and a structural mask into one mask of ``n_dims`` dims.
+    """Merge a key padding mask (B, Lk) and a structural mask into one mask.
 
     With ``n_dims=3`` the result broadcasts to (B, Lq, Lk); with 4 to (B, H, Lq, Lk).
 
@@ -74,20 +88,29 @@ def combine_masks(
         -> (B | 1, Lq | 1, Lk), or (B | 1, 1, Lq | 1, Lk) with ``n_dims=4``
     """
     if n_dims not in (3, 4):
-        raise ValueError(f"n_dims must be 3 (B, Lq, Lk) or 4 (B, H, Lq, Lk), got {n_dims!r}")
+        raise ValueError(
+            f"n_dims must be 3 (B, Lq, Lk) or 4 (B, H, Lq, Lk), got {n_dims!r}"
+        )
     if memory_mask is not None:
         check_bool_mask("memory_mask", memory_mask)
         if memory_mask.dim() != 2:
-            raise ValueError(f"memory_mask must be (B, Lk), got memory_mask {fmt_shape(memory_mask)}")
+            raise ValueError(
+                f"memory_mask must be (B, Lk), got memory_mask {fmt_shape(memory_mask)}"
+            )
     if attn_mask is not None:
         check_bool_mask("attn_mask", attn_mask)
         if attn_mask.dim() not in (2, 3):
-            raise ValueError(f"attn_mask must be (Lq, Lk) or (B, Lq, Lk), got attn_mask {fmt_shape(attn_mask)}")
+            raise ValueError(
+                "attn_mask must be (Lq, Lk) or (B, Lq, Lk), got attn_mask "
+                f"{fmt_shape(attn_mask)}"
+            )
     mask = None
     if memory_mask is not None:
         mask = memory_mask[:, None, :]  # (B, 1, Lk)
     if attn_mask is not None:
-        structural = attn_mask if attn_mask.dim() == 3 else attn_mask[None]  # (B | 1, Lq, Lk)
+        structural = (
+            attn_mask if attn_mask.dim() == 3 else attn_mask[None]
+        )  # (B | 1, Lq, Lk)
         mask = structural if mask is None else mask & structural
     if mask is not None and n_dims == 4:
         mask = mask[:, None]  # (B, 1, Lq | 1, Lk)
@@ -117,7 +140,13 @@ class CrossAttention(nn.Module):
         -> out (B, Lq, d_head), weights (B, Lq, Lk)
     """
 
-    def __init__(self, d_model: int, d_head: int | None = None, bias: bool = True, d_memory: int | None = None):
+    def __init__(
+        self,
+        d_model: int,
+        d_head: int | None = None,
+        bias: bool = True,
+        d_memory: int | None = None,
+    ):
         super().__init__()
         d_memory = _check_widths(d_model, d_memory, bias)
         d_head = d_model if d_head is None else d_head
@@ -128,14 +157,24 @@ class CrossAttention(nn.Module):
         self.v_proj = nn.Linear(d_memory, d_head, bias=bias)
 
     def forward(
-        self, x: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor | None = None
+        self,
+        x: torch.Tensor,
+        memory: torch.Tensor,
+        memory_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         check_stream("x", x, self.d_model)
         check_stream("memory", memory, self.d_memory, "d_memory")
         if x.shape[0] != memory.shape[0]:
-            raise ValueError(f"x and memory must share the batch size: x {fmt_shape(x)} vs memory {fmt_shape(memory)}")
+            raise ValueError(
+                f"x and memory must share the batch size: x {fmt_shape(x)} vs memory "
+                f"{fmt_shape(memory)}"
+            )
         check_memory_mask(memory_mask, tuple(memory.shape))
-        q, k, v = self.q_proj(x), self.k_proj(memory), self.v_proj(memory)  # (B, L, d_head)
+        q, k, v = (
+            self.q_proj(x),
+            self.k_proj(memory),
+            self.v_proj(memory),
+        )  # (B, L, d_head)
         mask = None if memory_mask is None else memory_mask[:, None, :]  # (B, 1, Lk)
         return attention(q, k, v, mask)  # (B, Lq, d_head), (B, Lq, Lk)
 
@@ -176,10 +215,18 @@ class MultiHeadCrossAttention(nn.Module):
         d_memory = _check_widths(d_model, d_memory, bias)
         check_positive_int("n_heads", n_heads)
         if d_model % n_heads:
-            raise ValueError(f"d_model={d_model} must be divisible by n_heads={n_heads} (each head gets D / H features)")
+            raise ValueError(
+                f"d_model={d_model} must be divisible by n_heads={n_heads} (each head "
+                "gets D / H features)"
+            )
         check_dropout(dropout)
         check_bool("fast", fast)
-        self.d_model, self.n_heads, self.d_head, self.d_memory = d_model, n_heads, d_model // n_heads, d_memory
+        self.d_model, self.n_heads, self.d_head, self.d_memory = (
+            d_model,
+            n_heads,
+            d_model // n_heads,
+            d_memory,
+        )
         self.dropout, self.fast = dropout, fast
         self.q_proj = nn.Linear(d_model, d_model, bias=bias)
         self.k_proj = nn.Linear(d_memory, d_model, bias=bias)
@@ -187,7 +234,7 @@ class MultiHeadCrossAttention(nn.Module):
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
 
     def project_kv(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Keys and values of the memory, split into heads; a decoder computes them once per sentence.
+        """Keys and values of the memory, split into heads (computed once per sentence).
 
         Shapes:
             memory (B, Lk, d_memory) -> k, v (B, H, Lk, Dh)
@@ -207,7 +254,7 @@ class MultiHeadCrossAttention(nn.Module):
         kv: tuple[torch.Tensor, torch.Tensor] | None = None,
         need_weights: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Attend from ``x`` to ``memory`` (or to keys and values already projected, ``kv``).
+        """Attend from ``x`` to ``memory``, or to keys and values given as ``kv``.
 
         Returns:
             ``(out, weights)``; weights are None unless ``need_weights``.
@@ -215,7 +262,10 @@ class MultiHeadCrossAttention(nn.Module):
         check_stream("x", x, self.d_model)
         check_bool("need_weights", need_weights)
         if (memory is None) == (kv is None):
-            raise ValueError("pass exactly one of memory (B, Lk, d_memory) and kv=(k, v) from project_kv")
+            raise ValueError(
+                "pass exactly one of memory (B, Lk, d_memory) and kv=(k, v) from "
+                "project_kv"
+            )
         if kv is not None:
             k, v = _check_kv(kv, x.shape[0], self.n_heads, self.d_head)
             memory_shape = (k.shape[0], k.shape[2], self.d_memory)
@@ -223,7 +273,8 @@ class MultiHeadCrossAttention(nn.Module):
             check_stream("memory", memory, self.d_memory, "d_memory")
             if memory.shape[0] != x.shape[0]:
                 raise ValueError(
-                    f"x and memory must share the batch size: x {fmt_shape(x)} vs memory {fmt_shape(memory)}"
+                    f"x and memory must share the batch size: x {fmt_shape(x)} vs "
+                    f"memory {fmt_shape(memory)}"
                 )
             memory_shape = tuple(memory.shape)
             k, v = self.project_kv(memory)  # (B, H, Lk, Dh)
@@ -235,27 +286,43 @@ class MultiHeadCrossAttention(nn.Module):
         dropout = self.dropout if self.training else 0.0
         weights = None
         if self.fast and not need_weights:
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)  # (B, H, Lq, Dh)
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, dropout_p=dropout
+            )  # (B, H, Lq, Dh)
         else:
-            bias = None if mask is None else mask_bias(mask, q.dtype)  # 0 or -inf, as small as the mask
-            scores = attention_scores(q, k, bias=bias)  # (B, H, Lq, Lk), the mask folded in
+            bias = (
+                None if mask is None else mask_bias(mask, q.dtype)
+            )  # 0 or -inf, as small as the mask
+            scores = attention_scores(
+                q, k, bias=bias
+            )  # (B, H, Lq, Lk), the mask folded in
             weights = masked_softmax(scores, mask, biased=True)  # (B, H, Lq, Lk)
-            out = aggregate(F.dropout(weights, dropout, self.training) if dropout else weights, v)
+            out = aggregate(
+                F.dropout(weights, dropout, self.training) if dropout else weights, v
+            )
             if not need_weights:
                 weights = None
         out = self.out_proj(merge_heads(out))  # (B, Lq, D)
         return out, weights
 
 
-def _check_kv(kv: object, b: int, n_heads: int, d_head: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Keys and values from :meth:`MultiHeadCrossAttention.project_kv`: two tensors (B, H, Lk, Dh)."""
+def _check_kv(
+    kv: object, b: int, n_heads: int, d_head: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keys and values as :meth:`MultiHeadCrossAttention.project_kv` gives them."""
     if not isinstance(kv, (tuple, list)) or len(kv) != 2:
-        raise ValueError(f"kv must be the pair (k, v) that project_kv returns, got {type(kv).__name__}")
+        raise ValueError(
+            "kv must be the pair (k, v) that project_kv returns, got "
+            f"{type(kv).__name__}"
+        )
     k, v = kv
     for name, t in (("k", k), ("v", v)):
         check_floating(f"kv {name}", t)
     expected = (b, n_heads, k.shape[2] if k.dim() == 4 else -1, d_head)
     for name, t in (("k", k), ("v", v)):
         if tuple(t.shape) != expected:
-            raise ValueError(f"kv {name} must be (B, H, Lk, Dh) = {fmt_shape(expected)}, got {fmt_shape(t)}")
+            raise ValueError(
+                f"kv {name} must be (B, H, Lk, Dh) = {fmt_shape(expected)}, got "
+                f"{fmt_shape(t)}"
+            )
     return k, v

@@ -46,7 +46,9 @@ def padding_mask(
         if not isinstance(lengths, Sequence) or not all(
             isinstance(n, int) and not isinstance(n, bool) for n in lengths
         ):
-            raise ValueError(f"lengths must be a tensor or a sequence of ints, got {lengths!r}")
+            raise ValueError(
+                f"lengths must be a tensor or a sequence of ints, got {lengths!r}"
+            )
         lengths = torch.as_tensor(list(lengths), dtype=torch.long)
     if lengths.dim() != 1:
         raise ValueError(f"lengths must be 1-D (B,), got lengths {fmt_shape(lengths)}")
@@ -61,7 +63,9 @@ def padding_mask(
         max_len = longest
     check_int("max_len", max_len)
     if max_len < longest:
-        raise ValueError(f"max_len {max_len} is shorter than the longest sequence, length {longest}")
+        raise ValueError(
+            f"max_len {max_len} is shorter than the longest sequence, length {longest}"
+        )
     positions = torch.arange(max_len, device=device)  # (L,)
     return positions[None, :] < lengths[:, None]  # (B, L)
 
@@ -87,7 +91,7 @@ def _require_tensor(name: str, m: object) -> torch.Tensor:
 
 
 def from_key_padding_mask(key_padding_mask: torch.Tensor) -> torch.Tensor:
-    """Convert nn.MultiheadAttention's bool ``key_padding_mask`` (True = ignore) to True = attend."""
+    """nn.MultiheadAttention's ``key_padding_mask`` (True = ignore) to True = attend."""
     m = _require_tensor("key_padding_mask", key_padding_mask)
     if m.dtype != torch.bool:
         raise ValueError(
@@ -106,10 +110,12 @@ def to_key_padding_mask(mask: torch.Tensor) -> torch.Tensor:
 
 
 def from_hf_attention_mask(attention_mask: torch.Tensor) -> torch.Tensor:
-    """Convert a Hugging Face ``attention_mask`` of 1 (attend) and 0 (padding) to bool."""
+    """A Hugging Face ``attention_mask`` of 1 (attend) and 0 (padding) to bool."""
     m = _require_tensor("attention_mask", attention_mask)
     if m.is_floating_point() or m.dtype == torch.bool:
-        raise ValueError(f"attention_mask must hold integer 1s and 0s, got dtype {m.dtype}")
+        raise ValueError(
+            f"attention_mask must hold integer 1s and 0s, got dtype {m.dtype}"
+        )
     if not bool(((m == 0) | (m == 1)).all()):
         bad = sorted(set(m[(m != 0) & (m != 1)].tolist()))[:5]
         raise ValueError(f"attention_mask must hold only 0 and 1, found {bad}")
@@ -124,8 +130,13 @@ def from_additive_mask(additive: torch.Tensor) -> torch.Tensor:
     """
     m = _require_tensor("additive mask", additive)
     if not m.is_floating_point():
-        raise ValueError(f"an additive mask must be floating point (0 and -inf), got dtype {m.dtype}")
+        raise ValueError(
+            f"an additive mask must be floating point (0 and -inf), got dtype {m.dtype}"
+        )
     keep = m == 0
     if not bool((keep | (m == float("-inf"))).all()):
-        raise ValueError("an additive mask must hold only 0 (keep) and -inf (hide); other values are a score bias")
+        raise ValueError(
+            "an additive mask must hold only 0 (keep) and -inf (hide); other values "
+            "are a score bias"
+        )
     return keep

@@ -1,4 +1,4 @@
-"""The encoder–decoder: embeddings, an encoder stack, a decoder stack, an output layer.
+"""The encoder–decoder: embeddings, an encoder stack, a decoder stack, an output.
 
 ``Seq2Seq(cfg)`` reads a source sequence of ids and predicts the target
 sequence one token ahead (teacher forcing). Masks are derived from ``pad_id``:
@@ -22,7 +22,13 @@ from xattn.blocks import (
     LearnedPositionalEncoding,
     SinusoidalPositionalEncoding,
 )
-from xattn.checks import check_bool, check_dropout, check_int, check_positive_int, fmt_shape
+from xattn.checks import (
+    check_bool,
+    check_dropout,
+    check_int,
+    check_positive_int,
+    fmt_shape,
+)
 
 __all__ = ["Seq2SeqConfig", "Encoder", "Decoder", "Seq2Seq"]
 
@@ -46,12 +52,23 @@ class Seq2SeqConfig:
     pad_id: int = 0
     norm_first: bool = True  # pre-norm trains stably without a long warm-up
     positional: str = "sinusoidal"  # or "learned"
-    share_embeddings: bool = False  # one table for source and target (needs one vocabulary)
-    tie_output: bool = True  # the output layer reuses the target embedding, as in the paper
+    share_embeddings: bool = (
+        False  # one table for source and target (needs one vocabulary)
+    )
+    tie_output: bool = (
+        True  # the output layer reuses the target embedding, as in the paper
+    )
     fast: bool = False  # attention through F.scaled_dot_product_attention
 
     def __post_init__(self):
-        for name in ("src_vocab_size", "tgt_vocab_size", "d_model", "n_heads", "n_layers", "max_len"):
+        for name in (
+            "src_vocab_size",
+            "tgt_vocab_size",
+            "d_model",
+            "n_heads",
+            "n_layers",
+            "max_len",
+        ):
             check_positive_int(name, getattr(self, name))
         for name in ("n_decoder_layers", "d_ff"):
             if getattr(self, name) is not None:
@@ -59,18 +76,27 @@ class Seq2SeqConfig:
         for name in ("norm_first", "share_embeddings", "tie_output", "fast"):
             check_bool(name, getattr(self, name))
         if self.d_model % self.n_heads:
-            raise ValueError(f"d_model={self.d_model} must be divisible by n_heads={self.n_heads}")
+            raise ValueError(
+                f"d_model={self.d_model} must be divisible by n_heads={self.n_heads}"
+            )
         if self.d_model % 2:
-            raise ValueError(f"d_model={self.d_model} must be even for the sinusoidal positions")
+            raise ValueError(
+                f"d_model={self.d_model} must be even for the sinusoidal positions"
+            )
         check_dropout(self.dropout)
         check_int("pad_id", self.pad_id)
         if self.pad_id >= min(self.src_vocab_size, self.tgt_vocab_size):
-            raise ValueError(f"pad_id={self.pad_id} must be a valid id of both vocabularies")
+            raise ValueError(
+                f"pad_id={self.pad_id} must be a valid id of both vocabularies"
+            )
         if self.positional not in ("sinusoidal", "learned"):
-            raise ValueError(f"positional must be 'sinusoidal' or 'learned', got {self.positional!r}")
+            raise ValueError(
+                f"positional must be 'sinusoidal' or 'learned', got {self.positional!r}"
+            )
         if self.share_embeddings and self.src_vocab_size != self.tgt_vocab_size:
             raise ValueError(
-                f"share_embeddings needs one vocabulary, got src_vocab_size={self.src_vocab_size} "
+                "share_embeddings needs one vocabulary, got "
+                f"src_vocab_size={self.src_vocab_size} "
                 f"and tgt_vocab_size={self.tgt_vocab_size}"
             )
 
@@ -91,7 +117,7 @@ class Seq2SeqConfig:
 
 
 class Encoder(nn.Module):
-    """A stack of encoder blocks and a final layer norm (as ``nn.TransformerEncoder`` has).
+    """A stack of encoder blocks and a final layer norm (as nn.TransformerEncoder has).
 
     Args:
         cfg: the sizes, from :class:`Seq2SeqConfig`.
@@ -103,12 +129,21 @@ class Encoder(nn.Module):
     def __init__(self, cfg: Seq2SeqConfig):
         super().__init__()
         self.layers = nn.ModuleList(
-            EncoderBlock(cfg.d_model, cfg.n_heads, cfg.ff_width, cfg.dropout, cfg.norm_first, cfg.fast)
+            EncoderBlock(
+                cfg.d_model,
+                cfg.n_heads,
+                cfg.ff_width,
+                cfg.dropout,
+                cfg.norm_first,
+                cfg.fast,
+            )
             for _ in range(cfg.n_layers)
         )
         self.norm = nn.LayerNorm(cfg.d_model)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
         for layer in self.layers:
             x = layer(x, mask)
         return self.norm(x)
@@ -121,13 +156,21 @@ class Decoder(nn.Module):
         cfg: the sizes, from :class:`Seq2SeqConfig`.
 
     Shapes:
-        x (B, Lq, D), memory (B, Lk, D), memory_mask (B, Lk), tgt_mask (B, Lq) -> (B, Lq, D)
+        x (B, Lq, D), memory (B, Lk, D), memory_mask (B, Lk), tgt_mask (B, Lq)
+        -> (B, Lq, D)
     """
 
     def __init__(self, cfg: Seq2SeqConfig):
         super().__init__()
         self.layers = nn.ModuleList(
-            DecoderBlock(cfg.d_model, cfg.n_heads, cfg.ff_width, cfg.dropout, cfg.norm_first, cfg.fast)
+            DecoderBlock(
+                cfg.d_model,
+                cfg.n_heads,
+                cfg.ff_width,
+                cfg.dropout,
+                cfg.norm_first,
+                cfg.fast,
+            )
             for _ in range(cfg.decoder_layers)
         )
         self.norm = nn.LayerNorm(cfg.d_model)
@@ -141,11 +184,13 @@ class Decoder(nn.Module):
         caches: list[LayerCache] | None = None,
     ) -> torch.Tensor:
         for i, layer in enumerate(self.layers):
-            x = layer(x, memory, memory_mask, tgt_mask, None if caches is None else caches[i])
+            x = layer(
+                x, memory, memory_mask, tgt_mask, None if caches is None else caches[i]
+            )
         return self.norm(x)
 
     def keep_cross_weights(self, keep: bool = True) -> None:
-        """Make every block keep its cross-attention weights from the next forward pass on."""
+        """Make every block keep its cross-attention weights from the next pass on."""
         check_bool("keep", keep)
         for layer in self.layers:
             layer.keep_weights = keep
@@ -158,7 +203,10 @@ class Decoder(nn.Module):
         """
         weights = [layer.cross_weights for layer in self.layers]
         if any(w is None for w in weights):
-            raise ValueError("no cross-attention weights kept: call keep_cross_weights() before the forward pass")
+            raise ValueError(
+                "no cross-attention weights kept: call keep_cross_weights() before "
+                "the forward pass"
+            )
         return torch.stack(weights)
 
 
@@ -177,18 +225,26 @@ class Seq2Seq(nn.Module):
         if not isinstance(cfg, Seq2SeqConfig):
             raise ValueError(f"cfg must be a Seq2SeqConfig, got {type(cfg).__name__}")
         self.cfg = cfg
-        self.src_embed = nn.Embedding(cfg.src_vocab_size, cfg.d_model, padding_idx=cfg.pad_id)
+        self.src_embed = nn.Embedding(
+            cfg.src_vocab_size, cfg.d_model, padding_idx=cfg.pad_id
+        )
         self.tgt_embed = (
-            self.src_embed if cfg.share_embeddings
+            self.src_embed
+            if cfg.share_embeddings
             else nn.Embedding(cfg.tgt_vocab_size, cfg.d_model, padding_idx=cfg.pad_id)
         )
-        position_cls = SinusoidalPositionalEncoding if cfg.positional == "sinusoidal" else LearnedPositionalEncoding
+        position_cls = (
+            SinusoidalPositionalEncoding
+            if cfg.positional == "sinusoidal"
+            else LearnedPositionalEncoding
+        )
         self.positions = position_cls(cfg.d_model, cfg.max_len)
         self.dropout = nn.Dropout(cfg.dropout)
         self.encoder = Encoder(cfg)
         self.decoder = Decoder(cfg)
         self.generator = nn.Linear(cfg.d_model, cfg.tgt_vocab_size, bias=False)
-        # Embeddings start at std D^-1/2, so that after the sqrt(D) scale they are about unit size.
+        # Embeddings start at std D^-1/2, so that after the sqrt(D) scale they are about
+        # unit size.
         for table in {id(m): m for m in (self.src_embed, self.tgt_embed)}.values():
             nn.init.normal_(table.weight, std=cfg.d_model**-0.5)
             with torch.no_grad():
@@ -196,15 +252,32 @@ class Seq2Seq(nn.Module):
         if cfg.tie_output:
             self.generator.weight = self.tgt_embed.weight
 
-    def _embed(self, table: nn.Embedding, ids: torch.Tensor, start: int = 0) -> torch.Tensor:
-        return self.dropout(self.positions(table(ids) * math.sqrt(self.cfg.d_model), start))  # (B, L, D)
+    def _embed(
+        self, table: nn.Embedding, ids: torch.Tensor, start: int = 0
+    ) -> torch.Tensor:
+        return self.dropout(
+            self.positions(table(ids) * math.sqrt(self.cfg.d_model), start)
+        )  # (B, L, D)
 
     def _check_ids(self, name: str, ids: torch.Tensor, vocab: int) -> None:
-        if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.dtype != torch.long:
-            got = f"{fmt_shape(ids)} {ids.dtype}" if isinstance(ids, torch.Tensor) else type(ids).__name__
-            raise ValueError(f"{name} must be a (B, L) tensor of torch.long token ids, got {got}")
+        if (
+            not isinstance(ids, torch.Tensor)
+            or ids.dim() != 2
+            or ids.dtype != torch.long
+        ):
+            got = (
+                f"{fmt_shape(ids)} {ids.dtype}"
+                if isinstance(ids, torch.Tensor)
+                else type(ids).__name__
+            )
+            raise ValueError(
+                f"{name} must be a (B, L) tensor of torch.long token ids, got {got}"
+            )
         if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= vocab):
-            raise ValueError(f"{name} holds ids outside [0, {vocab}): min {int(ids.min())}, max {int(ids.max())}")
+            raise ValueError(
+                f"{name} holds ids outside [0, {vocab}): min {int(ids.min())}, max "
+                f"{int(ids.max())}"
+            )
 
     def source_mask(self, src: torch.Tensor) -> torch.Tensor:
         """True at real source tokens. Shapes: src (B, Lk) -> (B, Lk)."""
@@ -216,27 +289,41 @@ class Seq2Seq(nn.Module):
         src_mask = self.source_mask(src)
         return self.encoder(self._embed(self.src_embed, src), src_mask), src_mask
 
-    def decode(self, tgt_in: torch.Tensor, memory: torch.Tensor, src_mask: torch.Tensor) -> torch.Tensor:
+    def decode(
+        self, tgt_in: torch.Tensor, memory: torch.Tensor, src_mask: torch.Tensor
+    ) -> torch.Tensor:
         """Logits for every target position. Shapes: tgt_in (B, Lq) -> (B, Lq, V)."""
         self._check_ids("tgt_in", tgt_in, self.cfg.tgt_vocab_size)
         tgt_mask = tgt_in != self.cfg.pad_id
-        h = self.decoder(self._embed(self.tgt_embed, tgt_in), memory, src_mask, tgt_mask)  # (B, Lq, D)
+        h = self.decoder(
+            self._embed(self.tgt_embed, tgt_in), memory, src_mask, tgt_mask
+        )  # (B, Lq, D)
         return self.generator(h)  # (B, Lq, V)
 
     def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:
         memory, src_mask = self.encode(src)
         if src.shape[0] != tgt_in.shape[0]:
-            raise ValueError(f"src and tgt_in must share the batch size: src {fmt_shape(src)} vs tgt_in {fmt_shape(tgt_in)}")
+            raise ValueError(
+                f"src and tgt_in must share the batch size: src {fmt_shape(src)} vs "
+                f"tgt_in {fmt_shape(tgt_in)}"
+            )
         return self.decode(tgt_in, memory, src_mask)
 
     def init_cache(self, memory: torch.Tensor) -> list[LayerCache]:
-        """Project the memory's keys and values once for every decoder block's cross-attention."""
-        return [LayerCache(layer.cross_attn.project_kv(memory)) for layer in self.decoder.layers]
+        """Project the memory's keys and values once for every cross-attention."""
+        return [
+            LayerCache(layer.cross_attn.project_kv(memory))
+            for layer in self.decoder.layers
+        ]
 
     def decode_step(
-        self, token: torch.Tensor, position: int, src_mask: torch.Tensor, caches: list[LayerCache]
+        self,
+        token: torch.Tensor,
+        position: int,
+        src_mask: torch.Tensor,
+        caches: list[LayerCache],
     ) -> torch.Tensor:
-        """Logits for the next token after ``token``, at ``position``, reusing the caches.
+        """Logits for the token after ``token`` at ``position``, reusing the caches.
 
         Shapes:
             token (B, 1) -> logits (B, V)
@@ -244,11 +331,21 @@ class Seq2Seq(nn.Module):
         check_int("position", position)
         self._check_ids("token", token, self.cfg.tgt_vocab_size)
         if token.shape[1] != 1:
-            raise ValueError(f"token must be (B, 1), one token per sentence, got token {fmt_shape(token)}")
+            raise ValueError(
+                "token must be (B, 1), one token per sentence, got token "
+                f"{fmt_shape(token)}"
+            )
         if not isinstance(caches, list) or len(caches) != len(self.decoder.layers):
             raise ValueError(
-                f"caches must be the list from init_cache, one per decoder layer ({len(self.decoder.layers)}), "
+                "caches must be the list from init_cache, one per decoder layer "
+                f"({len(self.decoder.layers)}), "
                 f"got {type(caches).__name__}"
             )
-        h = self.decoder(self._embed(self.tgt_embed, token, start=position), None, src_mask, None, caches)
+        h = self.decoder(
+            self._embed(self.tgt_embed, token, start=position),
+            None,
+            src_mask,
+            None,
+            caches,
+        )
         return self.generator(h[:, -1])  # (B, V)

@@ -27,7 +27,9 @@ def _labels(tokens: Sequence[str] | None, n: int, name: str, dim: str) -> list[s
         return [str(i) for i in range(n)]
     tokens = [str(t) for t in tokens]
     if len(tokens) > n:
-        raise ValueError(f"{name} has {len(tokens)} tokens but the weights have only {n} {dim}")
+        raise ValueError(
+            f"{name} has {len(tokens)} tokens but the weights have only {n} {dim}"
+        )
     # A space is invisible as a tick label; show it as the open-box symbol.
     return ["\u2423" if t == " " else t for t in tokens]
 
@@ -74,15 +76,20 @@ def plot_attention(
     w = _to_numpy(weights)
     if w.ndim != 2:
         raise ValueError(
-            f"weights must be 2-D (Lq, Lk), got {fmt_shape(w.shape)}; pick one item and head first, e.g. weights[0, h]"
+            f"weights must be 2-D (Lq, Lk), got {fmt_shape(w.shape)}; pick one item "
+            "and head first, e.g. weights[0, h]"
         )
     rows = _labels(query_tokens, w.shape[0], "query_tokens", "rows (Lq)")
     cols = _labels(key_tokens, w.shape[1], "key_tokens", "columns (Lk)")
     w = w[: len(rows), : len(cols)]  # crop padding
     if ax is None:
         _, ax = plt.subplots(figsize=(0.3 * len(cols) + 2.5, 0.3 * len(rows) + 1.8))
-    image = ax.imshow(w, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest")
-    ax.set_xticks(range(len(cols)), cols, rotation=90 if max(map(len, cols), default=0) > 2 else 0)
+    image = ax.imshow(
+        w, cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto", interpolation="nearest"
+    )
+    ax.set_xticks(
+        range(len(cols)), cols, rotation=90 if max(map(len, cols), default=0) > 2 else 0
+    )
     ax.set_yticks(range(len(rows)), rows)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
@@ -91,11 +98,21 @@ def plot_attention(
     if annotate:
         # Dark text on light cells and light text on dark ones, whatever the colour map.
         rgba = image.cmap(image.norm(w))
-        luminance = 0.2126 * rgba[..., 0] + 0.7152 * rgba[..., 1] + 0.0722 * rgba[..., 2]
+        luminance = (
+            0.2126 * rgba[..., 0] + 0.7152 * rgba[..., 1] + 0.0722 * rgba[..., 2]
+        )
         for i in range(w.shape[0]):
             for j in range(w.shape[1]):
                 colour = "black" if luminance[i, j] > 0.5 else "white"
-                ax.text(j, i, format(w[i, j], fmt), ha="center", va="center", fontsize=8, color=colour)
+                ax.text(
+                    j,
+                    i,
+                    format(w[i, j], fmt),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color=colour,
+                )
     if colorbar:
         ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label=cbar_label)
     return ax
@@ -131,27 +148,47 @@ def plot_attention_grid(
     if w.ndim == 3:
         w = w[None]
     if w.ndim != 4:
-        raise ValueError(f"weights must be (R, C, Lq, Lk) or (C, Lq, Lk), got {fmt_shape(w.shape)}")
+        raise ValueError(
+            f"weights must be (R, C, Lq, Lk) or (C, Lq, Lk), got {fmt_shape(w.shape)}"
+        )
     n_rows, n_cols = w.shape[:2]
     per_row = {}
     for name, tokens in (("query_tokens", query_tokens), ("key_tokens", key_tokens)):
-        nested = tokens is not None and len(tokens) > 0 and not isinstance(tokens[0], str)
+        nested = (
+            tokens is not None and len(tokens) > 0 and not isinstance(tokens[0], str)
+        )
         if nested and len(tokens) != n_rows:
-            raise ValueError(f"{name} has {len(tokens)} per-row lists for {n_rows} rows")
+            raise ValueError(
+                f"{name} has {len(tokens)} per-row lists for {n_rows} rows"
+            )
         per_row[name] = list(tokens) if nested else [tokens] * n_rows
-    for name, labels, n in (("row_labels", row_labels, n_rows), ("col_labels", col_labels, n_cols)):
+    for name, labels, n in (
+        ("row_labels", row_labels, n_rows),
+        ("col_labels", col_labels, n_cols),
+    ):
         if labels is not None and len(labels) != n:
             raise ValueError(f"{name} has {len(labels)} entries for {n} panels")
     fig, axes = plt.subplots(
-        n_rows, n_cols, figsize=(panel_size * n_cols + 1.0, panel_size * n_rows + 0.6), squeeze=False,
+        n_rows,
+        n_cols,
+        figsize=(panel_size * n_cols + 1.0, panel_size * n_rows + 0.6),
+        squeeze=False,
         constrained_layout=True,
     )
     for r in range(n_rows):
         for c in range(n_cols):
             ax = axes[r, c]
-            parts = [row_labels[r] if row_labels else None, col_labels[c] if col_labels else None]
+            parts = [
+                row_labels[r] if row_labels else None,
+                col_labels[c] if col_labels else None,
+            ]
             plot_attention(
-                w[r, c], per_row["query_tokens"][r], per_row["key_tokens"][r], ax=ax, colorbar=False, vmax=vmax,
+                w[r, c],
+                per_row["query_tokens"][r],
+                per_row["key_tokens"][r],
+                ax=ax,
+                colorbar=False,
+                vmax=vmax,
                 title=", ".join(p for p in parts if p) or None,
                 xlabel="key (source) tokens" if r == n_rows - 1 else "",
                 ylabel="query (target) tokens" if c == 0 else "",

@@ -1,8 +1,8 @@
 """One training loop for the notebook and the command line.
 
-    python -m xattn.train --preset cpu                      # the chapter 8 model, on this machine
+    python -m xattn.train --preset cpu        # the chapter 8 model, on this machine
     python -m xattn.train --preset gpu --checkpoint runs/date.pt
-    torchrun --nproc_per_node=4 -m xattn.train --preset gpu # DistributedDataParallel, one process per GPU
+    torchrun --nproc_per_node=4 -m xattn.train --preset gpu   # one process per GPU
 
 AdamW with linear warm-up then cosine decay, gradient clipping, bf16 autocast
 on CUDA, a tqdm progress bar, and checkpoints that resume a run to exactly the
@@ -31,28 +31,43 @@ from xattn.decode import greedy_decode
 from xattn.model import Seq2Seq, Seq2SeqConfig
 from xattn.utils import autocast_dtype, get_device, seed_everything
 
-__all__ = ["TrainConfig", "History", "lr_factor", "evaluate", "train", "save_checkpoint", "load_checkpoint",
-           "PRESETS", "main"]
+__all__ = [
+    "TrainConfig",
+    "History",
+    "lr_factor",
+    "evaluate",
+    "train",
+    "save_checkpoint",
+    "load_checkpoint",
+    "PRESETS",
+    "main",
+]
 
 log = logging.getLogger("xattn")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train; checked when made. The defaults train the chapter 8 model on a CPU."""
+    """How to train, checked when made; the defaults train chapter 8's CPU model."""
 
     steps: int = 1500
     batch_size: int = 64
     lr: float = 3e-3  # peak learning rate, reached at the end of warm-up
-    warmup_steps: int = 100  # linear warm-up avoids early divergence (Goyal et al. 2017)
+    warmup_steps: int = (
+        100  # linear warm-up avoids early divergence (Goyal et al. 2017)
+    )
     min_lr_ratio: float = 0.05  # the cosine decays to this fraction of lr
     weight_decay: float = 0.01
     betas: tuple[float, float] = (0.9, 0.98)  # as in Vaswani et al. 2017
-    grad_clip: float = 1.0  # clip the global gradient norm (Pascanu et al. 2013); 0 turns it off
+    grad_clip: float = (
+        1.0  # clip the global gradient norm (Pascanu et al. 2013); 0 turns it off
+    )
     label_smoothing: float = 0.0
     eval_every: int = 250  # steps between validation runs; 0: only at the end
     eval_examples: int = 500
-    stop_at_exact_match: float | None = None  # stop once validation exact match reaches this
+    stop_at_exact_match: float | None = (
+        None  # stop once validation exact match reaches this
+    )
     seed: int = 0
     amp: bool = True  # bf16 autocast where the device supports it
     checkpoint_every: int = 0  # steps between checkpoints; 0: only at the end
@@ -60,7 +75,13 @@ class TrainConfig:
     def __post_init__(self):
         for name in ("steps", "batch_size"):
             check_positive_int(name, getattr(self, name))
-        for name in ("warmup_steps", "eval_every", "checkpoint_every", "eval_examples", "seed"):
+        for name in (
+            "warmup_steps",
+            "eval_every",
+            "checkpoint_every",
+            "eval_examples",
+            "seed",
+        ):
             check_int(name, getattr(self, name))
         check_number("lr", self.lr, 0.0, 1.0, low_open=True, high_open=True)
         check_number("min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
@@ -72,7 +93,9 @@ class TrainConfig:
         for i, beta in enumerate(self.betas):
             check_number(f"betas[{i}]", beta, 0.0, 1.0, high_open=True)
         if self.stop_at_exact_match is not None:
-            check_number("stop_at_exact_match", self.stop_at_exact_match, 0.0, 1.0, low_open=True)
+            check_number(
+                "stop_at_exact_match", self.stop_at_exact_match, 0.0, 1.0, low_open=True
+            )
         check_bool("amp", self.amp)
 
 
@@ -84,7 +107,9 @@ class History:
     loss: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     tokens_per_s: list[float] = field(default_factory=list)
-    evals: list[dict] = field(default_factory=list)  # step, val_loss, token_accuracy, exact_match, seconds
+    evals: list[dict] = field(
+        default_factory=list
+    )  # step, val_loss, token_accuracy, exact_match, seconds
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -95,11 +120,15 @@ class History:
 
 
 def lr_factor(step: int, cfg: TrainConfig) -> float:
-    """The learning rate at ``step`` as a fraction of ``cfg.lr``: warm-up, then cosine decay."""
+    """The learning rate at ``step`` as a share of ``cfg.lr``: warm-up, cosine decay."""
     if step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
-    progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
-    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    progress = min(
+        1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    )
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (
+        1 + math.cos(math.pi * progress)
+    )
 
 
 def _unwrap(model: torch.nn.Module) -> Seq2Seq:
@@ -107,7 +136,13 @@ def _unwrap(model: torch.nn.Module) -> Seq2Seq:
 
 
 @torch.no_grad()
-def evaluate(model: Seq2Seq, task: DateTask, examples, device: torch.device, batch_size: int = 250) -> dict:
+def evaluate(
+    model: Seq2Seq,
+    task: DateTask,
+    examples,
+    device: torch.device,
+    batch_size: int = 250,
+) -> dict:
     """Teacher-forced loss and token accuracy, and exact match of greedy decoding."""
     model = _unwrap(model)
     was_training = model.training
@@ -117,14 +152,28 @@ def evaluate(model: Seq2Seq, task: DateTask, examples, device: torch.device, bat
         src, tgt_in, tgt_out = task.encode(examples[i : i + batch_size], device)
         logits = model(src, tgt_in)
         real = tgt_out != task.target_vocab.pad_id
-        loss_sum += F.cross_entropy(logits[real].float(), tgt_out[real], reduction="sum").item()
+        loss_sum += F.cross_entropy(
+            logits[real].float(), tgt_out[real], reduction="sum"
+        ).item()
         tokens += int(real.sum())
         correct_tokens += int((logits.argmax(-1) == tgt_out)[real].sum())
-        out, _ = greedy_decode(model, src, max_len=tgt_out.shape[1], bos_id=task.target_vocab.bos_id,
-                               eos_id=task.target_vocab.eos_id)
-        exact += sum(task.target_vocab.decode(o) == e.target for o, e in zip(out.tolist(), examples[i : i + batch_size]))
+        out, _ = greedy_decode(
+            model,
+            src,
+            max_len=tgt_out.shape[1],
+            bos_id=task.target_vocab.bos_id,
+            eos_id=task.target_vocab.eos_id,
+        )
+        exact += sum(
+            task.target_vocab.decode(o) == e.target
+            for o, e in zip(out.tolist(), examples[i : i + batch_size])
+        )
     model.train(was_training)
-    return {"val_loss": loss_sum / tokens, "token_accuracy": correct_tokens / tokens, "exact_match": exact / len(examples)}
+    return {
+        "val_loss": loss_sum / tokens,
+        "token_accuracy": correct_tokens / tokens,
+        "exact_match": exact / len(examples),
+    }
 
 
 def _rng_state() -> dict:
@@ -140,9 +189,20 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: str | Path, model, optimizer, scheduler, step: int, history: History,
-                    train_cfg: TrainConfig, locales) -> None:
-    """Everything a run needs to continue; written to a temporary file first, so a kill never leaves half a file."""
+def save_checkpoint(
+    path: str | Path,
+    model,
+    optimizer,
+    scheduler,
+    step: int,
+    history: History,
+    train_cfg: TrainConfig,
+    locales,
+) -> None:
+    """Everything a run needs to continue.
+
+    Written to a temporary file first, so that a kill never leaves half a file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {
@@ -166,8 +226,10 @@ def load_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> dic
     return torch.load(path, map_location=device, weights_only=True)
 
 
-def model_from_checkpoint(path: str | Path, device: torch.device | str = "cpu") -> tuple[Seq2Seq, dict]:
-    """Rebuild the trained model saved at ``path``; returns it (in eval mode) and the checkpoint."""
+def model_from_checkpoint(
+    path: str | Path, device: torch.device | str = "cpu"
+) -> tuple[Seq2Seq, dict]:
+    """Rebuild the trained model saved at ``path``: (model in eval mode, state)."""
     state = load_checkpoint(path, device)
     model = Seq2Seq(Seq2SeqConfig(**state["model_config"])).to(device)
     model.load_state_dict(state["model"])
@@ -197,9 +259,9 @@ def train(
         task: where the batches come from.
         cfg: the training settings.
         device: default :func:`xattn.get_device`.
-        checkpoint: file to save to (every ``cfg.checkpoint_every`` steps and at the end).
+        checkpoint: file to save to, every ``cfg.checkpoint_every`` steps and at the end
         resume: continue from ``checkpoint`` if it exists.
-        progress: show a progress bar; None reads ``XATTN_PROGRESS`` (``0`` turns it off).
+        progress: show a progress bar; None reads ``XATTN_PROGRESS`` (``0``: off).
 
     Under ``torchrun`` (``torch.distributed`` initialized), the model is wrapped
     in DistributedDataParallel, each rank draws its own batches, and only rank
@@ -213,12 +275,18 @@ def train(
         raise ValueError(f"task must be an xattn.DateTask, got {type(task).__name__}")
     from tqdm.auto import tqdm
 
-    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    distributed = (
+        torch.distributed.is_available() and torch.distributed.is_initialized()
+    )
     rank = torch.distributed.get_rank() if distributed else 0
     device = get_device(device) if not isinstance(device, torch.device) else device
     model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, cfg))
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay
+    )
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, cfg)
+    )
     history, start = History(), 0
     if resume and checkpoint is not None and Path(checkpoint).exists():
         state = load_checkpoint(checkpoint, device)
@@ -232,22 +300,37 @@ def train(
         seed_everything(cfg.seed)  # dropout masks, repeatable from the seed
     trainer = model
     if distributed:
-        trainer = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        trainer = torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
     amp_dtype = autocast_dtype(device) if cfg.amp else None
-    autocast = torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext()
+    autocast = (
+        torch.autocast(device.type, dtype=amp_dtype) if amp_dtype else nullcontext()
+    )
     pad = task.target_vocab.pad_id
     val = task.examples("val", cfg.eval_examples, seed=0) if cfg.eval_examples else []
-    bar = tqdm(total=cfg.steps, initial=start, disable=not _progress_enabled(progress) or rank != 0,
-               desc="training", unit="step")
+    bar = tqdm(
+        total=cfg.steps,
+        initial=start,
+        disable=not _progress_enabled(progress) or rank != 0,
+        desc="training",
+        unit="step",
+    )
     model.train()
-    began = time.perf_counter() - (history.evals[-1]["seconds"] if history.evals else 0.0)
+    began = time.perf_counter() - (
+        history.evals[-1]["seconds"] if history.evals else 0.0
+    )
     for step in range(start, cfg.steps):
         tick = time.perf_counter()
         src, tgt_in, tgt_out = task.batch(step, cfg.batch_size, cfg.seed, rank, device)
         with autocast:
             logits = trainer(src, tgt_in)  # (B, Lq, V)
-        loss = F.cross_entropy(logits.float().flatten(0, 1), tgt_out.flatten(), ignore_index=pad,
-                               label_smoothing=cfg.label_smoothing)
+        loss = F.cross_entropy(
+            logits.float().flatten(0, 1),
+            tgt_out.flatten(),
+            ignore_index=pad,
+            label_smoothing=cfg.label_smoothing,
+        )
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.grad_clip:
@@ -255,7 +338,9 @@ def train(
         optimizer.step()
         scheduler.step()
         if distributed:
-            torch.distributed.all_reduce(loss.detach(), op=torch.distributed.ReduceOp.AVG)
+            torch.distributed.all_reduce(
+                loss.detach(), op=torch.distributed.ReduceOp.AVG
+            )
         value = loss.item()
         n_tokens = int((src != pad).sum() + (tgt_out != pad).sum())
         history.step.append(step + 1)
@@ -269,11 +354,32 @@ def train(
             result = evaluate(model, task, val, device)
             result.update(step=step + 1, seconds=time.perf_counter() - began)
             history.evals.append(result)
-            log.info("step %d: %s", step + 1, {k: round(v, 4) for k, v in result.items()})
-            if cfg.stop_at_exact_match and result["exact_match"] >= cfg.stop_at_exact_match:
+            log.info(
+                "step %d: %s", step + 1, {k: round(v, 4) for k, v in result.items()}
+            )
+            if (
+                cfg.stop_at_exact_match
+                and result["exact_match"] >= cfg.stop_at_exact_match
+            ):
                 done = True
-        if checkpoint is not None and rank == 0 and (done or (cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0)):
-            save_checkpoint(checkpoint, model, optimizer, scheduler, step + 1, history, cfg, task.locales)
+        if (
+            checkpoint is not None
+            and rank == 0
+            and (
+                done
+                or (cfg.checkpoint_every and (step + 1) % cfg.checkpoint_every == 0)
+            )
+        ):
+            save_checkpoint(
+                checkpoint,
+                model,
+                optimizer,
+                scheduler,
+                step + 1,
+                history,
+                cfg,
+                task.locales,
+            )
         if done:
             break
     bar.close()
@@ -282,32 +388,55 @@ def train(
 
 PRESETS = {
     # Each preset is a model size and a training length; see chapter 8.
-    "cpu": (dict(d_model=64, n_heads=4, n_layers=2, d_ff=256, dropout=0.0),
-            dict(steps=800, batch_size=64, lr=3e-3)),
-    "gpu": (dict(d_model=256, n_heads=8, n_layers=3, d_ff=1024, dropout=0.1),
-            dict(steps=4000, batch_size=256, lr=1e-3, warmup_steps=400)),
-    "base": (dict(d_model=512, n_heads=8, n_layers=6, d_ff=2048, dropout=0.1, fast=True),
-             dict(steps=2000, batch_size=512, lr=5e-4, warmup_steps=400)),
+    "cpu": (
+        dict(d_model=64, n_heads=4, n_layers=2, d_ff=256, dropout=0.0),
+        dict(steps=800, batch_size=64, lr=3e-3),
+    ),
+    "gpu": (
+        dict(d_model=256, n_heads=8, n_layers=3, d_ff=1024, dropout=0.1),
+        dict(steps=4000, batch_size=256, lr=1e-3, warmup_steps=400),
+    ),
+    "base": (
+        dict(d_model=512, n_heads=8, n_layers=6, d_ff=2048, dropout=0.1, fast=True),
+        dict(steps=2000, batch_size=512, lr=5e-4, warmup_steps=400),
+    ),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m xattn.train", description="Train the date-translation model.")
+    parser = argparse.ArgumentParser(
+        prog="python -m xattn.train", description="Train the date-translation model."
+    )
     parser.add_argument("--preset", choices=sorted(PRESETS), default="cpu")
     parser.add_argument("--steps", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
     parser.add_argument("--seed", type=int)
-    parser.add_argument("--device", help="cpu, cuda, cuda:N or mps (default: the best available)")
+    parser.add_argument(
+        "--device", help="cpu, cuda, cuda:N or mps (default: the best available)"
+    )
     parser.add_argument("--checkpoint", help="file to save the run to")
     parser.add_argument("--checkpoint-every", type=int)
-    parser.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
+    parser.add_argument(
+        "--resume", action="store_true", help="continue from --checkpoint if it exists"
+    )
     parser.add_argument("--eval-every", type=int)
     parser.add_argument("--stop-at-exact-match", type=float)
-    parser.add_argument("--no-amp", action="store_true", help="train in float32 even where bf16 is supported")
-    parser.add_argument("--fast", action="store_true", help="attention through F.scaled_dot_product_attention")
+    parser.add_argument(
+        "--no-amp",
+        action="store_true",
+        help="train in float32 even where bf16 is supported",
+    )
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="attention through F.scaled_dot_product_attention",
+    )
     parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--save-final", help="under torchrun: every rank writes its final weights to PATH.rankN.pt")
+    parser.add_argument(
+        "--save-final",
+        help="under torchrun: every rank writes its final weights to PATH.rankN.pt",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
@@ -318,9 +447,19 @@ def main(argv: list[str] | None = None) -> int:
         if device.type == "cuda":
             device = torch.device("cuda", local_rank)
             torch.cuda.set_device(device)
-        torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        torch.distributed.init_process_group(
+            "nccl" if device.type == "cuda" else "gloo"
+        )
     model_kw, train_kw = (dict(d) for d in PRESETS[args.preset])
-    for name in ("steps", "batch_size", "lr", "seed", "checkpoint_every", "eval_every", "stop_at_exact_match"):
+    for name in (
+        "steps",
+        "batch_size",
+        "lr",
+        "seed",
+        "checkpoint_every",
+        "eval_every",
+        "stop_at_exact_match",
+    ):
         if getattr(args, name) is not None:
             train_kw[name] = getattr(args, name)
     if args.no_amp:
@@ -332,11 +471,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and args.checkpoint and Path(args.checkpoint).exists():
         model_cfg = Seq2SeqConfig(**load_checkpoint(args.checkpoint)["model_config"])
     else:
-        model_cfg = Seq2SeqConfig(len(task.source_vocab), len(task.target_vocab), **model_kw)
+        model_cfg = Seq2SeqConfig(
+            len(task.source_vocab), len(task.target_vocab), **model_kw
+        )
     seed_everything(train_cfg.seed)  # the same initial weights on every rank
     model = Seq2Seq(model_cfg)
-    history = train(model, task, train_cfg, device=device, checkpoint=args.checkpoint, resume=args.resume,
-                    progress=False if args.no_progress else None)
+    history = train(
+        model,
+        task,
+        train_cfg,
+        device=device,
+        checkpoint=args.checkpoint,
+        resume=args.resume,
+        progress=False if args.no_progress else None,
+    )
     rank = torch.distributed.get_rank() if distributed else 0
     if rank == 0 and history.evals:
         log.info("final: %s", history.evals[-1])

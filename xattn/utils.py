@@ -44,18 +44,31 @@ def get_device(name: str | torch.device | None = None) -> torch.device:
     try:
         device = torch.device(name)
     except (RuntimeError, TypeError) as e:
-        raise ValueError(f"unknown device {name!r}: use 'cpu', 'cuda', 'cuda:N' or 'mps'") from e
+        raise ValueError(
+            f"unknown device {name!r}: use 'cpu', 'cuda', 'cuda:N' or 'mps'"
+        ) from e
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} asked for, but CUDA is not available here; use 'cpu'")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"device {name!r} asked for, but only {torch.cuda.device_count()} CUDA devices exist")
+        raise ValueError(
+            f"device {name!r} asked for, but CUDA is not available here; use 'cpu'"
+        )
+    if (
+        device.type == "cuda"
+        and device.index is not None
+        and device.index >= torch.cuda.device_count()
+    ):
+        raise ValueError(
+            f"device {name!r} asked for, but only {torch.cuda.device_count()} CUDA "
+            "devices exist"
+        )
     if device.type == "mps" and not _mps_available():
-        raise ValueError(f"device {name!r} asked for, but Apple MPS is not available here; use 'cpu'")
+        raise ValueError(
+            f"device {name!r} asked for, but Apple MPS is not available here; use 'cpu'"
+        )
     return device
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """The low-precision dtype to autocast to on this device, or None to stay in float32.
+    """The low-precision dtype to autocast to on this device, or None for float32.
 
     bfloat16 on CUDA devices that support it (it needs no loss scaling); float32
     elsewhere: CPU autocast is slower than float32 on most laptops, and MPS

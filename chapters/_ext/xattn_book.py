@@ -25,14 +25,27 @@ def _check_stored_outputs(app, env, docnames):
         if not str(path).endswith(".ipynb"):
             continue
         cells = json.loads(open(path, encoding="utf-8").read())["cells"]
-        code = [c for c in cells if c["cell_type"] == "code" and "".join(c["source"]).strip()]
+        code = [
+            c
+            for c in cells
+            if c["cell_type"] == "code" and "".join(c["source"]).strip()
+        ]
         for i, cell in enumerate(code):
             if cell.get("execution_count") is None:
-                logger.warning("code cell %d was never run; restart the kernel and run all", i, location=docname)
+                logger.warning(
+                    "code cell %d was never run; restart the kernel and run all",
+                    i,
+                    location=docname,
+                )
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "error":
-                    logger.warning("code cell %d stores an error: %s: %s", i, out.get("ename"), out.get("evalue"),
-                                   location=docname)
+                    logger.warning(
+                        "code cell %d stores an error: %s: %s",
+                        i,
+                        out.get("ename"),
+                        out.get("evalue"),
+                        location=docname,
+                    )
 
 
 def _dedupe_scripts(app, pagename, templatename, context, doctree):
@@ -41,8 +54,10 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree):
         seen, unique = set(), []
         for script in scripts:
             # An inline script is registered once with filename None and once with "".
-            key = (str(getattr(script, "filename", script) or ""),
-                   tuple(sorted(getattr(script, "attributes", {}).items())))
+            key = (
+                str(getattr(script, "filename", script) or ""),
+                tuple(sorted(getattr(script, "attributes", {}).items())),
+            )
             if key not in seen:
                 seen.add(key)
                 unique.append(script)
