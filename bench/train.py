@@ -50,9 +50,8 @@ class TorchSeq2Seq(nn.Module):
         )
         self.positions = xattn.SinusoidalPositionalEncoding(cfg.d_model, cfg.max_len)
         with warnings.catch_warnings():
-            warnings.simplefilter(
-                "ignore"
-            )  # nn.Transformer's note about its nested-tensor fast path
+            # nn.Transformer's note about its nested-tensor fast path
+            warnings.simplefilter("ignore")
             self.transformer = nn.Transformer(
                 cfg.d_model,
                 cfg.n_heads,

@@ -155,9 +155,8 @@ def test_field_alignment_scores_perfect_and_wrong_attention():
             wrong[b, t0:t1, other] = 1.0
     assert field_alignment(perfect, examples).item() == 1.0
     assert field_alignment(wrong, examples).item() == 0.0
-    both = field_alignment(
-        torch.stack([perfect, wrong]), examples
-    )  # a leading (layer or head) axis
+    # a leading (layer or head) axis
+    both = field_alignment(torch.stack([perfect, wrong]), examples)
     assert both.tolist() == [1.0, 0.0]
     chance = field_alignment_chance(examples)
     assert 0.1 < chance < 0.5
@@ -168,6 +167,5 @@ def test_field_alignment_scores_perfect_and_wrong_attention():
 def test_the_test_set_holds_every_test_day_once():
     examples = TASK.examples("test", 1000)
     assert len({e.target for e in examples}) == 1000
-    assert (
-        len(TASK.examples("val", 2500)) == 2500
-    )  # more than there are days: they repeat
+    # more than there are days: they repeat
+    assert len(TASK.examples("val", 2500)) == 2500

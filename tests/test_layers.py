@@ -90,17 +90,15 @@ def test_fully_padded_item_stays_finite_unlike_torch():
     x, memory = torch.randn(2, 3, 16), torch.randn(2, 4, 16)
     keep = torch.ones(2, 4, dtype=torch.bool)
     keep[1] = False
-    ref, _ = mha(
-        x, memory, memory, key_padding_mask=~keep
-    )  # need_weights=True by default
+    # need_weights=True by default
+    ref, _ = mha(x, memory, memory, key_padding_mask=~keep)
     assert torch.isnan(ref[1]).all(), (
         "PyTorch's need_weights path gives NaN here (if this fails, PyTorch changed)"
     )
     out, w = ours(x, memory, keep, need_weights=True)
     assert torch.isfinite(out).all() and (w[1] == 0).all()
-    torch.testing.assert_close(
-        out[1], ours.out_proj.bias.expand(3, 16)
-    )  # zero attention output, then out_proj
+    # zero attention output, then out_proj
+    torch.testing.assert_close(out[1], ours.out_proj.bias.expand(3, 16))
     torch.testing.assert_close(out[0], ref[0])
 
 
@@ -151,9 +149,8 @@ def test_sdpa_fast_path_is_used(monkeypatch):
     layer = MultiHeadCrossAttention(16, 4, fast=True)
     layer(torch.randn(1, 2, 16), torch.randn(1, 3, 16))
     assert calls == [1]
-    layer(
-        torch.randn(1, 2, 16), torch.randn(1, 3, 16), need_weights=True
-    )  # weights need the explicit path
+    # weights need the explicit path
+    layer(torch.randn(1, 2, 16), torch.randn(1, 3, 16), need_weights=True)
     assert calls == [1]
 
 

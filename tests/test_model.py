@@ -92,9 +92,8 @@ def test_padded_source_tokens_change_nothing_end_to_end():
     src = torch.tensor([[5, 6, 7, 8], [9, 10, 0, 0]])
     tgt_in = torch.tensor([[1, 4, 5], [1, 6, 7]])
     logits = model(src, tgt_in)
-    longer = torch.cat(
-        [src, torch.zeros(2, 3, dtype=torch.long)], dim=1
-    )  # more padding
+    # more padding
+    longer = torch.cat([src, torch.zeros(2, 3, dtype=torch.long)], dim=1)
     torch.testing.assert_close(model(longer, tgt_in), logits)
 
 

@@ -22,9 +22,8 @@ from xattn.train import (
 )
 
 TASK = DateTask()
-TINY = dict(
-    d_model=32, n_heads=2, n_layers=1, d_ff=64, dropout=0.1
-)  # dropout on: its RNG must resume too
+# dropout on: its RNG must resume too
+TINY = dict(d_model=32, n_heads=2, n_layers=1, d_ff=64, dropout=0.1)
 
 
 def tiny_model(seed: int = 0) -> xattn.Seq2Seq:
@@ -121,9 +120,8 @@ def test_checkpoint_holds_everything_and_loads_safely(tmp_path):
         checkpoint=tmp_path / "c.pt",
         progress=False,
     )
-    state = torch.load(
-        tmp_path / "c.pt", weights_only=True
-    )  # plain data and tensors, no pickled code
+    # plain data and tensors, no pickled code
+    state = torch.load(tmp_path / "c.pt", weights_only=True)
     assert set(state) >= {
         "model",
         "optimizer",

@@ -58,9 +58,7 @@ def attention_scores(
         scale = q.shape[-1] ** -0.5
     # Scaling q (Lq x D numbers) is cheaper than scaling the scores (Lq x Lk).
     if bias is None:
-        return torch.einsum(
-            "... q d, ... k d -> ... q k", q * scale, k
-        )  # (..., Lq, Lk)
+        return torch.einsum("... q d, ... k d -> ... q k", q * scale, k)
     # baddbmm starts from the bias and adds q k^T onto it: one pass over the scores, not
     # two.
     *lead, lq, d = q.shape
@@ -69,9 +67,8 @@ def attention_scores(
     bias = bias.expand(*lead, rows, lk).reshape(-1, rows, lk)  # (N, Lq | 1, Lk)
     q3 = (q * scale).reshape(-1, lq, d)  # (N, Lq, D)
     k3 = k.reshape(-1, lk, d)  # (N, Lk, D)
-    return torch.baddbmm(bias, q3, k3.transpose(1, 2)).view(
-        *lead, lq, lk
-    )  # (..., Lq, Lk)
+    scores = torch.baddbmm(bias, q3, k3.transpose(1, 2))  # (N, Lq, Lk)
+    return scores.view(*lead, lq, lk)  # (..., Lq, Lk)
 
 
 def mask_bias(mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -184,9 +181,8 @@ def attention(
     """
     check_qkv(q, k, v)
     check_mask(mask, (*q.shape[:-1], k.shape[-2]), q.device)
-    bias = (
-        None if mask is None else mask_bias(mask, q.dtype)
-    )  # (..., Lq | 1, Lk): 0 or -inf
+    # (..., Lq | 1, Lk): 0 where visible, -inf where hidden
+    bias = None if mask is None else mask_bias(mask, q.dtype)
     scores = attention_scores(q, k, scale, bias)  # (..., Lq, Lk), the mask folded in
     weights = masked_softmax(scores, mask, biased=True)  # (..., Lq, Lk)
     return aggregate(weights, v), weights  # (..., Lq, Dv)

@@ -50,10 +50,8 @@ def sinusoidal_positions(length: int, d_model: int) -> torch.Tensor:
             f"d_model must be even (sin and cos pairs), got d_model={d_model}"
         )
     position = torch.arange(length, dtype=torch.float32)[:, None]  # (L, 1)
-    rate = torch.exp(
-        torch.arange(0, d_model, 2, dtype=torch.float32)
-        * (-math.log(10000.0) / d_model)
-    )  # (D/2,)
+    pairs = torch.arange(0, d_model, 2, dtype=torch.float32)  # (D/2,): 0, 2, 4, ...
+    rate = torch.exp(pairs * (-math.log(10000.0) / d_model))  # (D/2,): 10000^(-2i/D)
     table = torch.zeros(length, d_model)
     table[:, 0::2] = torch.sin(position * rate)
     table[:, 1::2] = torch.cos(position * rate)
@@ -212,14 +210,13 @@ class LayerCache:
         self.self_k: torch.Tensor | None = None
         self.self_v: torch.Tensor | None = None
 
-    def append(
-        self, k: torch.Tensor, v: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        self.self_k = (
-            k if self.self_k is None else torch.cat([self.self_k, k], dim=2)
-        )  # (B, H, t, Dh)
-        self.self_v = v if self.self_v is None else torch.cat([self.self_v, v], dim=2)
-        return self.self_k, self.self_v
+    def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Add the newest position's keys and values; returns all of them so far."""
+        if self.self_k is not None:
+            k = torch.cat([self.self_k, k], dim=2)  # (B, H, t, Dh)
+            v = torch.cat([self.self_v, v], dim=2)
+        self.self_k, self.self_v = k, v
+        return k, v
 
 
 class DecoderBlock(nn.Module):

@@ -70,11 +70,8 @@ def load_torch_multihead_attention(
     if mha._qkv_same_embed_dim:
         weights = mha.in_proj_weight.chunk(3)  # packed (3D, D)
     else:
-        weights = (
-            mha.q_proj_weight,
-            mha.k_proj_weight,
-            mha.v_proj_weight,
-        )  # (D, D), (D, kdim), (D, vdim)
+        # (D, D), (D, kdim), (D, vdim)
+        weights = (mha.q_proj_weight, mha.k_proj_weight, mha.v_proj_weight)
     for proj, w in zip((module.q_proj, module.k_proj, module.v_proj), weights):
         _copy(proj.weight, w, "in_proj_weight")
     if has_bias:

@@ -245,12 +245,9 @@ class DateTask:
             self.target_vocab.eos_id,
         )
         src_t = torch.tensor([s + [pad] * (lk - len(s)) for s in src])  # (B, Lk)
-        tgt_in = torch.tensor(
-            [[bos, *t] + [pad] * (lq - 1 - len(t)) for t in tgt]
-        )  # (B, Lq)
-        tgt_out = torch.tensor(
-            [[*t, eos] + [pad] * (lq - 1 - len(t)) for t in tgt]
-        )  # (B, Lq)
+        fill = [[pad] * (lq - 1 - len(t)) for t in tgt]
+        tgt_in = torch.tensor([[bos, *t] + f for t, f in zip(tgt, fill)])  # (B, Lq)
+        tgt_out = torch.tensor([[*t, eos] + f for t, f in zip(tgt, fill)])  # (B, Lq)
         return src_t.to(device), tgt_in.to(device), tgt_out.to(device)
 
     def batch(

@@ -69,9 +69,8 @@ def _pad_after_eos(out: torch.Tensor, eos_id: int | None, pad_id: int) -> torch.
 def _next_logits(model, tokens, memory, src_mask, caches):
     """Logits for the position after ``tokens``; with caches only the last is fed."""
     if caches is not None:
-        return model.decode_step(
-            tokens[:, -1:], tokens.shape[1] - 1, src_mask, caches
-        )  # (B, V)
+        position = tokens.shape[1] - 1
+        return model.decode_step(tokens[:, -1:], position, src_mask, caches)  # (B, V)
     return model.decode(tokens, memory, src_mask)[:, -1]  # (B, V)
 
 
@@ -98,9 +97,8 @@ def greedy_decode(
     _check_decode_args(model, src, max_len, bos_id, eos_id, use_cache)
     memory, src_mask = model.encode(src)
     caches = model.init_cache(memory) if use_cache else None
-    tokens = torch.full(
-        (src.shape[0], 1), bos_id, dtype=torch.long, device=src.device
-    )  # (B, 1)
+    b = src.shape[0]
+    tokens = torch.full((b, 1), bos_id, dtype=torch.long, device=src.device)  # (B, 1)
     finished = torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)
     all_logits = []
     for _ in range(max_len):
@@ -113,9 +111,8 @@ def greedy_decode(
             finished |= next_token == eos_id
             if bool(finished.all()):
                 break
-    out = _pad_after_eos(
-        tokens[:, 1:], eos_id, model.cfg.pad_id
-    )  # (B, T), without <bos>
+    # (B, T), without <bos>
+    out = _pad_after_eos(tokens[:, 1:], eos_id, model.cfg.pad_id)
     return out, torch.stack(all_logits, dim=1)
 
 
@@ -166,25 +163,20 @@ def beam_search(
             done = torch.full_like(logp, float("-inf"))
             done[..., eos_id] = 0.0
             logp = torch.where(finished[..., None], done, logp)
-        top, flat = (
-            (scores[..., None] + logp).view(b, k * vocab).topk(k, dim=-1)
-        )  # (B, K)
-        beam, token = (
-            flat // vocab,
-            flat % vocab,
-        )  # which beam each survivor extends, with which token
-        rows = (beam + torch.arange(b, device=src.device)[:, None] * k).view(
-            -1
-        )  # (B*K,)
+        candidates = (scores[..., None] + logp).view(b, k * vocab)  # (B, K * V)
+        top, flat = candidates.topk(k, dim=-1)  # (B, K)
+        beam, token = flat // vocab, flat % vocab  # the beam each survivor extends, how
+        offsets = torch.arange(b, device=src.device)[:, None] * k  # (B, 1)
+        rows = (beam + offsets).view(-1)  # (B*K,)
         tokens = torch.cat([tokens[rows], token.view(-1, 1)], dim=1)
         if caches is not None:
             for cache in caches:
                 cache.self_k, cache.self_v = cache.self_k[rows], cache.self_v[rows]
         was_finished = finished.gather(1, beam)
         lengths = lengths.gather(1, beam) + (~was_finished).float()
-        finished = (
-            was_finished | (token == eos_id) if eos_id is not None else was_finished
-        )
+        if eos_id is not None:
+            was_finished = was_finished | (token == eos_id)
+        finished = was_finished
         scores = top
         if bool(finished.all()):
             break

@@ -108,9 +108,8 @@ def combine_masks(
     if memory_mask is not None:
         mask = memory_mask[:, None, :]  # (B, 1, Lk)
     if attn_mask is not None:
-        structural = (
-            attn_mask if attn_mask.dim() == 3 else attn_mask[None]
-        )  # (B | 1, Lq, Lk)
+        structural = attn_mask if attn_mask.dim() == 3 else attn_mask[None]
+        # structural: (B | 1, Lq, Lk)
         mask = structural if mask is None else mask & structural
     if mask is not None and n_dims == 4:
         mask = mask[:, None]  # (B, 1, Lq | 1, Lk)
@@ -170,11 +169,8 @@ class CrossAttention(nn.Module):
                 f"{fmt_shape(memory)}"
             )
         check_memory_mask(memory_mask, tuple(memory.shape))
-        q, k, v = (
-            self.q_proj(x),
-            self.k_proj(memory),
-            self.v_proj(memory),
-        )  # (B, L, d_head)
+        q = self.q_proj(x)  # (B, Lq, d_head)
+        k, v = self.k_proj(memory), self.v_proj(memory)  # (B, Lk, d_head)
         mask = None if memory_mask is None else memory_mask[:, None, :]  # (B, 1, Lk)
         return attention(q, k, v, mask)  # (B, Lq, d_head), (B, Lq, Lk)
 
@@ -286,16 +282,13 @@ class MultiHeadCrossAttention(nn.Module):
         dropout = self.dropout if self.training else 0.0
         weights = None
         if self.fast and not need_weights:
-            out = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=mask, dropout_p=dropout
-            )  # (B, H, Lq, Dh)
+            sdpa = F.scaled_dot_product_attention
+            out = sdpa(q, k, v, attn_mask=mask, dropout_p=dropout)  # (B, H, Lq, Dh)
         else:
-            bias = (
-                None if mask is None else mask_bias(mask, q.dtype)
-            )  # 0 or -inf, as small as the mask
-            scores = attention_scores(
-                q, k, bias=bias
-            )  # (B, H, Lq, Lk), the mask folded in
+            # 0 or -inf, as small as the mask
+            bias = None if mask is None else mask_bias(mask, q.dtype)
+            # (B, H, Lq, Lk), the mask folded in
+            scores = attention_scores(q, k, bias=bias)
             weights = masked_softmax(scores, mask, biased=True)  # (B, H, Lq, Lk)
             out = aggregate(
                 F.dropout(weights, dropout, self.training) if dropout else weights, v

@@ -255,9 +255,8 @@ class Seq2Seq(nn.Module):
     def _embed(
         self, table: nn.Embedding, ids: torch.Tensor, start: int = 0
     ) -> torch.Tensor:
-        return self.dropout(
-            self.positions(table(ids) * math.sqrt(self.cfg.d_model), start)
-        )  # (B, L, D)
+        x = table(ids) * math.sqrt(self.cfg.d_model)  # (B, L, D)
+        return self.dropout(self.positions(x, start))
 
     def _check_ids(self, name: str, ids: torch.Tensor, vocab: int) -> None:
         if (
@@ -295,9 +294,8 @@ class Seq2Seq(nn.Module):
         """Logits for every target position. Shapes: tgt_in (B, Lq) -> (B, Lq, V)."""
         self._check_ids("tgt_in", tgt_in, self.cfg.tgt_vocab_size)
         tgt_mask = tgt_in != self.cfg.pad_id
-        h = self.decoder(
-            self._embed(self.tgt_embed, tgt_in), memory, src_mask, tgt_mask
-        )  # (B, Lq, D)
+        x = self._embed(self.tgt_embed, tgt_in)  # (B, Lq, D)
+        h = self.decoder(x, memory, src_mask, tgt_mask)  # (B, Lq, D)
         return self.generator(h)  # (B, Lq, V)
 
     def forward(self, src: torch.Tensor, tgt_in: torch.Tensor) -> torch.Tensor:

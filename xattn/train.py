@@ -107,9 +107,8 @@ class History:
     loss: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     tokens_per_s: list[float] = field(default_factory=list)
-    evals: list[dict] = field(
-        default_factory=list
-    )  # step, val_loss, token_accuracy, exact_match, seconds
+    # step, val_loss, token_accuracy, exact_match, seconds
+    evals: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return asdict(self)
