@@ -44,7 +44,7 @@ from xattn.masks import (
     to_key_padding_mask,
 )
 from xattn.model import Decoder, Encoder, Seq2Seq, Seq2SeqConfig
-from xattn.plotting import plot_attention, plot_attention_grid
+from xattn.plotting import plot_attention, plot_attention_grid, plot_scores
 from xattn.utils import autocast_dtype, get_device, seed_everything
 
 __version__ = "0.1.0"
@@ -91,6 +91,7 @@ __all__ = [
     "padding_mask",
     "plot_attention",
     "plot_attention_grid",
+    "plot_scores",
     "seed_everything",
     "to_key_padding_mask",
 ]
