@@ -9,8 +9,10 @@ the wrong thing reads what to change instead of a stack trace from deep inside
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
 __all__ = [
@@ -39,15 +41,20 @@ def fmt_shape(t: torch.Tensor | Sequence[int]) -> str:
     return "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
 
 
+def _is_int(value: object) -> bool:
+    """An integer (Python's or NumPy's), but not a bool, which Python counts as one."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def check_int(name: str, value: object, minimum: int = 0) -> None:
-    """An int (not a bool, which Python counts as one) that is at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    """An integer (not a bool) that is at least ``minimum``."""
+    if not _is_int(value) or value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
 
 
 def check_positive_int(name: str, value: object) -> None:
-    """An int >= 1: a size, a count, a length."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    """An integer >= 1: a size, a count, a length."""
+    if not _is_int(value) or value < 1:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
@@ -67,19 +74,15 @@ def check_number(
     high_open: bool = False,
 ) -> None:
     """A finite real number (not a bool, not NaN) in [low, high], ends open if asked."""
-    ok = (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-    )
+    real = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    ok = real and math.isfinite(value)
     if ok:
-        ok = (value > low if low_open else value >= low) and (
-            value < high if high_open else value <= high
-        )
+        above = value > low if low_open else value >= low
+        below = value < high if high_open else value <= high
+        ok = above and below
     if not ok:
-        interval = (
-            f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
-        )
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        interval = f"{left}{low:g}, {high:g}{right}"
         raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}")
 
 

@@ -116,14 +116,6 @@ def combine_masks(
     return mask
 
 
-def _check_widths(d_model: int, d_memory: int | None, bias: bool) -> int:
-    check_positive_int("d_model", d_model)
-    if d_memory is not None:
-        check_positive_int("d_memory", d_memory)
-    check_bool("bias", bias)
-    return d_model if d_memory is None else d_memory
-
-
 class CrossAttention(nn.Module):
     """Single-head cross-attention with learned query, key and value projections.
 
@@ -147,9 +139,12 @@ class CrossAttention(nn.Module):
         d_memory: int | None = None,
     ):
         super().__init__()
-        d_memory = _check_widths(d_model, d_memory, bias)
         d_head = d_model if d_head is None else d_head
-        check_positive_int("d_head", d_head)
+        d_memory = d_model if d_memory is None else d_memory
+        widths = dict(d_model=d_model, d_head=d_head, d_memory=d_memory)
+        for name, value in widths.items():
+            check_positive_int(name, value)
+        check_bool("bias", bias)
         self.d_model, self.d_head, self.d_memory = d_model, d_head, d_memory
         self.q_proj = nn.Linear(d_model, d_head, bias=bias)
         self.k_proj = nn.Linear(d_memory, d_head, bias=bias)
@@ -208,14 +203,17 @@ class MultiHeadCrossAttention(nn.Module):
         d_memory: int | None = None,
     ):
         super().__init__()
-        d_memory = _check_widths(d_model, d_memory, bias)
-        check_positive_int("n_heads", n_heads)
+        d_memory = d_model if d_memory is None else d_memory
+        sizes = dict(d_model=d_model, n_heads=n_heads, d_memory=d_memory)
+        for name, value in sizes.items():
+            check_positive_int(name, value)
         if d_model % n_heads:
             raise ValueError(
                 f"d_model={d_model} must be divisible by n_heads={n_heads} (each head "
                 "gets D / H features)"
             )
         check_dropout(dropout)
+        check_bool("bias", bias)
         check_bool("fast", fast)
         self.d_model, self.n_heads, self.d_head, self.d_memory = (
             d_model,

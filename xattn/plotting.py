@@ -177,6 +177,8 @@ def plot_scores(
     annotate: bool = True,
     colorbar: bool = True,
     limit: float | None = None,
+    xlabel: str = "key (source) tokens",
+    ylabel: str = "query (target) tokens",
 ):
     """Draw a score map (before the softmax): a diverging colour scale centred on 0.
 
@@ -191,6 +193,7 @@ def plot_scores(
         annotate: write each score in its cell.
         colorbar: add a colour bar labelled "score".
         limit: the colour scale runs from -limit to +limit; default the largest |score|.
+        xlabel, ylabel: the axis labels.
 
     Returns:
         The Axes drawn on.
@@ -203,7 +206,7 @@ def plot_scores(
     lim = lim if lim > 0 else 1.0
     ax = plot_attention(
         s, query_tokens, key_tokens, ax=ax, title=title, cmap="RdBu_r", vmin=-lim,
-        vmax=lim, colorbar=False,
+        vmax=lim, colorbar=False, xlabel=xlabel, ylabel=ylabel,
     )  # fmt: skip
     if annotate:
         rows, cols = len(ax.get_yticks()), len(ax.get_xticks())
