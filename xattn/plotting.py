@@ -227,8 +227,9 @@ def plot_attention_grid(
     mask: torch.Tensor | np.ndarray | None = None,
     row_labels: Sequence[str] | None = None,
     col_labels: Sequence[str] | None = None,
+    titles: Sequence[Sequence[str]] | None = None,
     title: str | None = None,
-    panel_size: float = 2.6,
+    panel_size: float | tuple[float, float] = 2.6,
     vmax: float | None = 1.0,
     fontsize: float | None = None,
 ):
@@ -245,8 +246,9 @@ def plot_attention_grid(
         mask: bool, True = may attend, broadcastable to ``weights``; hidden cells
             are hatched.
         row_labels, col_labels: a title part per row and per column.
+        titles: one title per panel, R lists of C (instead of row and column labels).
         title: the figure's title.
-        panel_size: width and height of each panel, in inches.
+        panel_size: width and height of each panel in inches, or (width, height).
         vmax: the top of the shared colour scale.
         fontsize: size of the token labels.
 
@@ -283,10 +285,17 @@ def plot_attention_grid(
     ):
         if labels is not None and len(labels) != n:
             raise ValueError(f"{name} has {len(labels)} entries for {n} panels")
+    if titles is not None and (
+        len(titles) != n_rows or any(len(row) != n_cols for row in titles)
+    ):
+        raise ValueError(
+            f"titles must be {n_rows} lists of {n_cols} titles, one per panel"
+        )
+    width, height = panel_size if isinstance(panel_size, tuple) else (panel_size,) * 2
     fig, axes = plt.subplots(
         n_rows,
         n_cols,
-        figsize=(panel_size * n_cols + 1.0, panel_size * n_rows + 0.6),
+        figsize=(width * n_cols + 1.0, height * n_rows + 0.6),
         squeeze=False,
         constrained_layout=True,
     )
@@ -306,7 +315,9 @@ def plot_attention_grid(
                 colorbar=False,
                 vmax=vmax,
                 fontsize=fontsize,
-                title=", ".join(p for p in parts if p) or None,
+                title=titles[r][c]
+                if titles
+                else ", ".join(p for p in parts if p) or None,
                 xlabel="key (source) tokens" if r == n_rows - 1 else "",
                 ylabel="query (target) tokens" if c == 0 else "",
             )
