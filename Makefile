@@ -8,8 +8,11 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.xattn-installed
 JOBS   ?= 2
+# The nbgrader course folder: a term's submissions and grades. Outside _build, ignored
+# by git, and deleted by no target.
+COURSE ?= course
 
-.PHONY: env book test student grades bench lock clean
+.PHONY: env book student-site test student grades feedback bench lock clean
 
 env: $(STAMP)
 
@@ -24,16 +27,25 @@ $(STAMP): requirements.lock pyproject.toml
 book: $(STAMP)
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 
-test: book
-	$(BIN)/python -m pytest -n $(JOBS) --durations=20
+# The website from the student versions (no solutions, no hidden tests): _build/student/_build/html.
+student-site: $(STAMP)
+	$(BIN)/python -m xattn.coursework student-site --out _build/student
 
-# Student versions of every chapter (nbgrader generate_assignment) in _build/course/release/.
+test: book student-site
+	$(BIN)/python -m pytest -n $(JOBS) --durations=25
+
+# Student versions of every chapter (nbgrader generate_assignment): $(COURSE)/release/chNN/.
 student: $(STAMP)
-	$(BIN)/python -m xattn.coursework release
+	$(BIN)/python -m xattn.coursework release --course $(COURSE)
 
-# Autograde the submissions in _build/course/submitted/<student>/<chNN>/ and write _build/course/grades.csv.
+# Autograde $(COURSE)/submitted/<student>/<chNN>/ and write $(COURSE)/grades.csv;
+# ONLY="03 04" grades those chapters (default: every chapter someone submitted).
 grades: $(STAMP)
-	$(BIN)/python -m xattn.coursework grade
+	$(BIN)/python -m xattn.coursework grade --course $(COURSE) $(if $(ONLY),--only $(ONLY))
+
+# An HTML report per graded submission: $(COURSE)/feedback/<student>/<chNN>/.
+feedback: $(STAMP)
+	$(BIN)/python -m xattn.coursework feedback --course $(COURSE) $(if $(ONLY),--only $(ONLY))
 
 # Speed measurements (not tests): attention layers, training steps, convergence, decoding caches.
 bench: $(STAMP)

@@ -1,0 +1,13 @@
+# F.linear for the projections, an additive -inf mask, and einsum for the rest.
+def cross_attention_by_hand(attn, x, memory, memory_mask=None):
+    linear = torch.nn.functional.linear
+    q = linear(x, attn.q_proj.weight, attn.q_proj.bias)
+    k = linear(memory, attn.k_proj.weight, attn.k_proj.bias)
+    v = linear(memory, attn.v_proj.weight, attn.v_proj.bias)
+    scores = torch.einsum("bqd,bkd->bqk", q, k) / q.shape[-1] ** 0.5
+    if memory_mask is not None:
+        scores = scores + torch.where(memory_mask, 0.0, float("-inf"))[:, None, :].to(
+            scores.dtype
+        )
+    weights = torch.softmax(scores, dim=-1)
+    return torch.einsum("bqk,bkd->bqd", weights, v), weights

@@ -1,0 +1,178 @@
+"""The grading workflow, as an instructor follows chapters/instructors.md.
+
+One course folder for the module: chapter 1 released and submitted by four
+students (the solutions, a wrong answer, a misnamed file, a right file with a
+stray copy beside it), chapter 2 released but not assigned. Then grading,
+the grades table, feedback, the course's nbgrader configuration, and what
+`make clean` leaves alone.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from test_coursework import answers, protected_lines, substituted, unprotected_lines
+
+from xattn import coursework
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTER = ROOT / "chapters" / "01_two_sequences.ipynb"
+
+
+@pytest.fixture(scope="module")
+def course(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("term") / "course"
+    coursework.release(ROOT / "chapters", folder, only=["01", "ch02"])
+    instructor = json.loads(CHAPTER.read_text())
+    wrong = tmp_path_factory.mktemp("wrong") / CHAPTER.name
+    wrong.write_text(
+        json.dumps(substituted(instructor, answers(CHAPTER.stem, "wrong")))
+    )
+    coursework.submit(folder, "alice", CHAPTER)
+    coursework.submit(folder, "bob", wrong)
+    coursework.submit(folder, "carol", CHAPTER, name="01_two_sequences-Copy1.ipynb")
+    coursework.submit(folder, "dave", CHAPTER)
+    coursework.submit(folder, "dave", wrong, name="01_two_sequences (2).ipynb")
+    (folder / "grades.csv").write_text("student,assignment,score\nstale,ch01,99\n")
+    rows, problems = coursework.grade(ROOT / "chapters", folder)
+    return folder, rows, problems
+
+
+def read_table(folder: Path) -> list[dict[str, str]]:
+    with open(folder / "grades.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_every_good_submission_is_graded_and_the_bad_one_reported(course):
+    folder, rows, problems = course
+    by_student = {r["student"]: r for r in rows}
+    assert (
+        by_student["alice"]["status"] == "graded"
+        and by_student["alice"]["score"] == "6"
+    )
+    assert by_student["bob"]["status"] == "graded"
+    assert float(by_student["bob"]["score"]) < 6
+    assert by_student["dave"]["score"] == "6", (
+        "a stray copy beside the right file is ignored"
+    )
+    assert by_student["carol"] == {
+        "student": "carol",
+        "assignment": "ch01",
+        "status": "needs renaming",
+        "score": "",
+        "max_score": "",
+    }
+    (problem,) = problems
+    message = str(problem)
+    assert "carol" in message and "01_two_sequences-Copy1.ipynb" in message
+    assert "rename the submission to 01_two_sequences.ipynb" in message
+    assert (
+        folder / "submitted" / "carol" / "ch01" / "01_two_sequences-Copy1.ipynb"
+    ).exists()
+
+
+def test_the_table_is_written_afresh_with_only_the_assigned_chapters(course):
+    folder, rows, _ = course
+    table = read_table(folder)
+    assert table == rows
+    assert {r["assignment"] for r in table} == {"ch01"}, (
+        "ch02 was released, not assigned"
+    )
+    assert "stale" not in {r["student"] for r in table}
+
+
+def test_a_chapter_nobody_submitted_is_not_submitted_rather_than_zero(course):
+    folder, _, _ = course
+    rows, _ = coursework.grade(ROOT / "chapters", folder, only=["ch01", "2"])
+    ch02 = [r for r in rows if r["assignment"] == "ch02"]
+    assert len(ch02) == 4 and all(
+        r["status"] == "not submitted" and r["score"] == "" for r in ch02
+    )
+
+
+def test_grade_and_release_take_the_same_ids_and_refuse_unknown_ones(course, caplog):
+    folder, _, _ = course
+    chapters = ROOT / "chapters"
+    by_number = coursework.chapter_notebooks(chapters, ["3"])
+    assert by_number == coursework.chapter_notebooks(chapters, ["03"])
+    assert by_number == coursework.chapter_notebooks(chapters, ["ch03", "03_weights"])
+    with pytest.raises(
+        ValueError, match="no chapter matches '99'; the chapters are ch01"
+    ):
+        coursework.chapter_notebooks(chapters, ["99"])
+    code = coursework.main(["grade", "--only", "99", "--course", str(folder)])
+    assert code == 2
+    assert "no chapter matches '99'" in caplog.text
+    assert not (folder / "grades.csv").exists(), (
+        "a failed run leaves no table, not a stale one"
+    )
+    coursework.grade(
+        chapters, folder
+    )  # leave the module's table in place for the others
+
+
+def test_the_course_config_makes_nbgrader_behave_like_make_grades(course):
+    folder, _, _ = course
+    config = (folder / "nbgrader_config.py").read_text()
+    assert f"c.Execute.timeout = {coursework.CELL_TIMEOUT_S}" in config
+    assert "HideHiddenTests" in config
+    compile(config, "nbgrader_config.py", "exec")
+
+
+def test_feedback_names_the_failing_exercise_and_hides_hidden_tests(course):
+    folder, _, _ = course
+    reports = coursework.feedback(folder, only=["01"])
+    bob = folder / "feedback" / "bob" / "ch01" / "01_two_sequences.html"
+    assert bob in reports and (folder / "feedback" / "alice" / "ch01").exists()
+    # The report's text as a reader sees it: tags (and syntax highlighting) removed.
+    text = html.unescape(re.sub(r"<[^>]+>", "", bob.read_text()))
+    instructor = json.loads(CHAPTER.read_text())
+    hidden = protected_lines(instructor, ("HIDDEN TESTS",)) - unprotected_lines(
+        instructor
+    )
+    assert hidden
+    visible = protected_lines(instructor, ("SOLUTION",))
+    assert any(line in text for line in unprotected_lines(instructor) if len(line) > 30)
+    shown = [line for line in hidden - visible if line in text]
+    assert not shown, f"hidden test code in the feedback: {shown[:3]}"
+    assert "BEGIN HIDDEN TESTS" not in text
+    # Bob's wrong answer to exercise 1.2 fails a hidden test: the report says so, there.
+    assert "Exercise 1.2" in text
+    after = text[text.index("Exercise 1.2") :]
+    assert re.search(r"Score:\s*0(\.0)?\s*/\s*2", after), (
+        "the failing exercise shows 0 of 2"
+    )
+    assert "raised by a hidden test" in after
+
+
+def _escaped(line: str) -> str:
+    return (
+        line.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+    )
+
+
+def test_make_clean_leaves_the_course_folder(tmp_path):
+    shutil.copy(ROOT / "Makefile", tmp_path / "Makefile")
+    (tmp_path / "_build" / "html").mkdir(parents=True)
+    grades = tmp_path / "course" / "grades.csv"
+    grades.parent.mkdir()
+    grades.write_text("student,assignment,status,score,max_score\n")
+    subprocess.run(["make", "-s", "clean"], cwd=tmp_path, check=True)
+    assert not (tmp_path / "_build").exists() and grades.exists()
+    for target in ("clean", "book", "student", "grades", "feedback", "student-site"):
+        dry = subprocess.run(
+            ["make", "-n", target], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert not re.search(r"rm\s+-\w*\s+\S*course", dry.stdout), (
+            f"make {target} would delete the course"
+        )
