@@ -1,10 +1,15 @@
-"""The built website, opened in a real browser (headless Chromium).
+"""Both websites, opened in a real browser (headless Chromium).
 
+The reader site (``_build/html``, `make book`) and the student site
+(``_build/student/_build/html``, `make student-site`) are checked page by page.
 Every page of the table of contents must load from the local site alone, show
-rendered math (no raw TeX), load every image, and show no error output. A
-screenshot of each page goes to ``_build/screenshots/``.
+rendered math (no raw TeX), load every image, show no error output, and have
+no code block that scrolls sideways in a 1280-px-wide window. No page of
+either site may show a line of a hidden test; the student site shows no
+solution, and the reader site has every solution, collapsed. A screenshot of
+each page goes to ``_build/screenshots/``.
 
-Needs ``make book`` first (the test command does it). Where no Chromium is
+Needs both sites built (the test command builds them). Where no Chromium is
 installed the tests are skipped with a hint; under CI (``CI`` set) they fail
 instead, so the gate cannot silently disappear.
 """
@@ -22,9 +27,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_coursework import protected_lines, unprotected_lines
 
 ROOT = Path(__file__).resolve().parents[1]
-SITE = ROOT / "_build" / "html"
+SITES = {
+    "reader": ROOT / "_build" / "html",
+    "student": ROOT / "_build" / "student" / "_build" / "html",
+}
+BUILD = {"reader": "make book", "student": "make student-site"}
 SHOTS = ROOT / "_build" / "screenshots"
 CHROMIUM_NAMES = [
     "chromium",
@@ -56,37 +66,55 @@ def find_chromium() -> str | None:
     return None
 
 
-def solution_cell_count(page: str) -> int:
+def notebook(page: str) -> dict | None:
     path = ROOT / f"{page}.ipynb"
-    if not path.exists():
-        return 0
-    cells = json.loads(path.read_text())["cells"]
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def solution_cell_count(nb: dict) -> int:
     return sum(
         bool(c.get("metadata", {}).get("nbgrader", {}).get("solution"))
         and c["cell_type"] == "code"
-        for c in cells
+        for c in nb["cells"]
     )
+
+
+def secret_lines(nb: dict, region: str) -> set[str]:
+    """Lines of a notebook's solution or hidden-test regions found nowhere else in it.
+
+    A fragment such as ``assert torch.allclose(`` that is also part of a visible
+    line says nothing about the secret, so it does not count.
+    """
+    visible = unprotected_lines(nb)
+    return {
+        line
+        for line in protected_lines(nb, (region,))
+        if not any(line in other for other in visible)
+    }
 
 
 @pytest.fixture(scope="module")
-def site_url():
-    if not (SITE / "index.html").exists():
-        pytest.fail(
-            f"no built site at {SITE}: run `make book` first (the README's test "
-            "command does)"
-        )
+def servers():
+    urls, running = {}, []
+    for name, site in SITES.items():
+        if not (site / "index.html").exists():
+            pytest.fail(
+                f"no built {name} site at {site}: run `{BUILD[name]}` "
+                "(the test command does)"
+            )
 
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
+        class Quiet(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
 
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(SITE))
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+        handler = functools.partial(Quiet, directory=str(site))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        running.append(server)
+        urls[name] = f"http://127.0.0.1:{server.server_address[1]}"
+    yield urls
+    for server in running:
+        server.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -95,10 +123,9 @@ def browser():
     if path is None:
         message = (
             "no Chromium found, so the real-browser test of the website cannot run; "
-            "install one "
-            "(Debian/Ubuntu: sudo apt-get install chromium; macOS: brew install "
-            "--cask chromium) "
-            "or point XATTN_CHROMIUM at a Chrome or Chromium binary"
+            "install one (Debian/Ubuntu: sudo apt-get install chromium; macOS: brew "
+            "install --cask chromium) or point XATTN_CHROMIUM at a Chrome or Chromium "
+            "binary"
         )
         if os.environ.get("CI"):
             pytest.fail(message)
@@ -129,9 +156,16 @@ RAW_TEX = re.compile(
     r"|\$[^$\n]{1,80}\$"
 )
 
+SCROLLING = """() => Array.from(document.querySelectorAll('article pre'))
+    .filter(pre => pre.scrollWidth > pre.clientWidth + 1)
+    .map(pre => pre.textContent.split('\\n')
+        .reduce((a, l) => l.length > a.length ? l : a, ''))"""
 
+
+@pytest.mark.parametrize("site", list(SITES))
 @pytest.mark.parametrize("page", toc_pages())
-def test_page_renders_offline(page, site_url, browser):
+def test_page_renders_offline(site, page, servers, browser):
+    site_url = servers[site]
     url = f"{site_url}/{page}.html"
     outside, console_errors = [], []
     context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -163,8 +197,8 @@ def test_page_renders_offline(page, site_url, browser):
         tab.evaluate("MathJax.startup.promise")
         unrendered = tab.evaluate(
             "Array.from(document.querySelectorAll('span.math, div.math'))"
-            ".filter(e => !e.querySelector('mjx-container')).map(e => "
-            "e.textContent.slice(0, 60))"
+            ".filter(e => !e.querySelector('mjx-container'))"
+            ".map(e => e.textContent.slice(0, 60))"
         )
         assert not unrendered, f"{page}: math left as raw TeX: {unrendered[:5]}"
         assert tab.evaluate("document.querySelectorAll('mjx-merror').length") == 0, (
@@ -172,24 +206,24 @@ def test_page_renders_offline(page, site_url, browser):
         )
 
     prose = tab.evaluate(
-        "(() => { const a = document.querySelector('article') || document.body; const "
-        "c = a.cloneNode(true);"
-        " c.querySelectorAll('pre, code, .cell_input, .cell_output, mjx-container, "
-        "script, style').forEach(e => e.remove());"
+        "(() => { const a = document.querySelector('article') || document.body;"
+        " const c = a.cloneNode(true);"
+        " c.querySelectorAll('pre, code, .cell_input, .cell_output, mjx-container,"
+        " script, style').forEach(e => e.remove());"
         " return c.textContent; })()"
     )
     raw = RAW_TEX.search(prose)
     assert raw is None, f"{page}: raw TeX shows in the text: {raw.group(0)!r}"
 
     broken = tab.evaluate(
-        "Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > "
-        "0)).map(i => i.src)"
+        "Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0))"
+        ".map(i => i.src)"
     )
     assert not broken, f"{page}: images that did not load: {broken}"
 
     errors = tab.evaluate(
-        "document.querySelectorAll('.output.traceback, .output.error, .output.stderr, "
-        ".system-message, .problematic').length"
+        "document.querySelectorAll('.output.traceback, .output.error, .output.stderr,"
+        " .system-message, .problematic').length"
     )
     assert errors == 0, (
         f"{page}: shows {errors} error/traceback/stderr outputs or rendering problems"
@@ -197,16 +231,35 @@ def test_page_renders_offline(page, site_url, browser):
     body = tab.evaluate("document.body.innerText")
     assert "Traceback (most recent call last)" not in body, f"{page}: shows a traceback"
 
-    expected_solutions = solution_cell_count(page)
-    if expected_solutions:
-        hidden = tab.locator(".tag_hide-input")
-        assert hidden.count() >= expected_solutions, (
-            f"{page}: solutions must be present, collapsed"
+    scrolling = tab.evaluate(SCROLLING)
+    assert not scrolling, (
+        f"{page}: code blocks that scroll sideways, e.g. {scrolling[0]!r}"
+    )
+
+    nb = notebook(page)
+    if nb is not None:
+        # All of the page's text, collapsed cells included.
+        text = tab.evaluate(
+            "(document.querySelector('article') || document.body).textContent"
         )
-        for i in range(hidden.count()):
-            assert not hidden.nth(i).locator(".cell_input").is_visible(), (
-                f"{page}: a solution is shown expanded"
+        hidden_tests = secret_lines(nb, "HIDDEN TESTS")
+        assert hidden_tests, f"{page}: no hidden tests to look for"
+        hidden = [line for line in hidden_tests if line in text]
+        assert not hidden, f"{site} site, {page}: hidden tests shown: {hidden[:3]}"
+        solutions = secret_lines(nb, "SOLUTION")
+        shown = [line for line in solutions if line in text]
+        if site == "student":
+            assert not shown, f"student site, {page}: solutions shown: {shown[:3]}"
+        elif solutions:
+            assert shown, f"reader site, {page}: the solutions are missing"
+            collapsed = tab.locator(".tag_hide-input")
+            assert collapsed.count() >= solution_cell_count(nb), (
+                f"{page}: solutions must be collapsed"
             )
+            for i in range(collapsed.count()):
+                assert not collapsed.nth(i).locator(".cell_input").is_visible(), (
+                    f"{page}: a solution is shown expanded"
+                )
 
     assert not outside, (
         f"{page}: requested files from outside the site: {sorted(set(outside))[:5]}"
@@ -214,10 +267,24 @@ def test_page_renders_offline(page, site_url, browser):
     assert not console_errors, f"{page}: browser console errors: {console_errors[:5]}"
 
     SHOTS.mkdir(parents=True, exist_ok=True)
-    tab.screenshot(path=str(SHOTS / f"{page.replace('/', '__')}.png"), full_page=True)
+    tab.screenshot(
+        path=str(SHOTS / f"{site}__{page.replace('/', '__')}.png"), full_page=True
+    )
     context.close()
 
 
-def test_every_toc_page_was_built():
-    missing = [p for p in toc_pages() if not (SITE / f"{p}.html").exists()]
-    assert not missing, f"pages in _toc.yml with no HTML (run `make book`): {missing}"
+@pytest.mark.parametrize("site", list(SITES))
+def test_every_toc_page_was_built(site):
+    missing = [p for p in toc_pages() if not (SITES[site] / f"{p}.html").exists()]
+    assert not missing, f"pages in _toc.yml with no HTML ({BUILD[site]}): {missing}"
+
+
+def test_the_api_reference_is_in_the_index():
+    index = (SITES["reader"] / "genindex.html").read_text()
+    for name in (
+        "attention_scores",
+        "MultiHeadCrossAttention",
+        "TrainConfig",
+        "date_model",
+    ):
+        assert name in index, f"{name} is not in the site's index"

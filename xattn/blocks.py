@@ -77,6 +77,10 @@ def _last_position(start: int, x: torch.Tensor, max_len: int, d_model: int) -> i
 class SinusoidalPositionalEncoding(nn.Module):
     """Adds the fixed sinusoidal table to token embeddings (no parameters).
 
+    Args:
+        d_model: width D of the embeddings (even).
+        max_len: the most positions it covers.
+
     Shapes:
         x (B, L, D) -> (B, L, D)
     """
@@ -97,6 +101,10 @@ class SinusoidalPositionalEncoding(nn.Module):
 
 class LearnedPositionalEncoding(nn.Module):
     """Adds a learned vector per position (as in BERT and GPT-2).
+
+    Args:
+        d_model: width D of the embeddings.
+        max_len: the most positions it has a vector for.
 
     Shapes:
         x (B, L, D) -> (B, L, D)

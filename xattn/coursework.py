@@ -59,9 +59,10 @@ __all__ = [
 
 log = logging.getLogger("xattn")
 
+#: The course folder: ``XATTN_COURSE``, else ``course`` (in the current directory).
 DEFAULT_COURSE = os.environ.get("XATTN_COURSE", "course")
-# Generous per-cell limit for a slow laptop; the chapters that train load their
-# weights instead while nbgrader runs them (xattn.grading.autograding).
+#: Seconds a cell may run when grading: generous, for a slow laptop; the chapters
+#: that train load their weights instead while nbgrader runs them.
 CELL_TIMEOUT_S = 900
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -484,6 +485,7 @@ def build_student_site(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line: ``python -m xattn.coursework`` and a command (``--help``)."""
     parser = argparse.ArgumentParser(
         prog="python -m xattn.coursework", description=__doc__.split("\n\n")[0]
     )

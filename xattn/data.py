@@ -35,7 +35,7 @@ __all__ = [
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
 SPECIALS = (PAD, BOS, EOS, UNK)
 
-# Where each field sits in the ISO target "YYYY-MM-DD".
+#: Where each field sits in the ISO target "YYYY-MM-DD": name -> (start, end).
 TARGET_FIELDS = {"year": (0, 4), "month": (5, 7), "day": (8, 10)}
 
 # Templates per language. {d} day, {dd} zero-padded day, {ord} English ordinal day,

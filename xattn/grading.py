@@ -32,7 +32,7 @@ def autograding() -> bool:
 
     nbgrader sets ``NBGRADER_EXECUTION`` in the kernel's environment while it runs a
     submission; a chapter that trains uses this to load the weights it would
-    train (they ship in :mod:`xattn.pretrained`) and keep grading a class fast.
+    train (they ship in ``xattn.pretrained``) and keep grading a class fast.
     """
     return os.environ.get("NBGRADER_EXECUTION") in ("autograde", "validate")
 

@@ -9,7 +9,7 @@ Index legend (the notation page's symbols):
 are bool, True = may attend: ``memory_mask`` marks the real keys (B, Lk);
 ``attn_mask`` is a structural mask over (query, key) pairs, such as the causal
 mask of a decoder's self-attention, (Lq, Lk) or (B | 1, Lq, Lk). Unlike the
-pure functions of :mod:`xattn.attention`, the layers take these masks as they
+pure functions of ``xattn.attention``, the layers take these masks as they
 are and add the query and head axes themselves.
 """
 

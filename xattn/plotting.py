@@ -192,7 +192,7 @@ def plot_scores(
         title: the title.
         annotate: write each score in its cell.
         colorbar: add a colour bar labelled "score".
-        limit: the colour scale runs from -limit to +limit; default the largest |score|.
+        limit: the colour scale runs from -limit to +limit; default: the largest score.
         xlabel, ylabel: the axis labels.
 
     Returns:

@@ -32,7 +32,7 @@ log = logging.getLogger("xattn")
 
 CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 
-# name -> (preset, changes to the preset's training settings), as the chapters run them.
+#: name -> (preset, changes to its training settings), as the chapters run them.
 RUNS: dict[str, tuple[str, dict]] = {
     "date-cpu": ("cpu", dict(eval_every=100, eval_examples=250)),  # chapter 8
     "date-cpu-300": ("cpu", dict(steps=300, eval_examples=0)),  # chapter 9
@@ -96,6 +96,7 @@ def _write(name: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line: ``python -m xattn.pretrained [names]`` retrains, rewrites."""
     parser = argparse.ArgumentParser(
         prog="python -m xattn.pretrained", description=__doc__.split("\n\n")[0]
     )

@@ -41,6 +41,7 @@ __all__ = [
     "load_checkpoint",
     "PRESETS",
     "main",
+    "model_from_checkpoint",
 ]
 
 log = logging.getLogger("xattn")
@@ -385,6 +386,7 @@ def train(
     return history
 
 
+#: name -> (Seq2SeqConfig settings, TrainConfig settings); chapter 8 explains them.
 PRESETS = {
     # Each preset is a model size and a training length; see chapter 8.
     "cpu": (
@@ -403,6 +405,7 @@ PRESETS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line: ``python -m xattn.train --preset cpu|gpu|base [options]``."""
     parser = argparse.ArgumentParser(
         prog="python -m xattn.train", description="Train the date-translation model."
     )
