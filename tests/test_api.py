@@ -143,3 +143,13 @@ def test_packaging_ships_the_types_marker_licence_and_checkpoints():
     assert "checkpoints/*.pt" in project["tool"]["setuptools"]["package-data"]["xattn"]
     readme = (ROOT / "README.md").read_text()
     assert "## Use xattn in your own project" in readme
+
+
+def test_the_readme_example_runs():
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("## Use xattn in your own project", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    namespace: dict = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    assert tuple(namespace["out"].shape) == (2, 10, 256)
+    assert tuple(namespace["weights"].shape) == (2, 8, 10, 49)

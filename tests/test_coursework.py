@@ -223,6 +223,22 @@ def test_every_chapter_has_its_answers_and_nothing_else():
         )
 
 
+def test_the_instructor_page_counts_the_answers_there_are():
+    guide = (ROOT / "chapters" / "instructors.md").read_text()
+    rows = re.findall(r"^\| (\d+)\. [^|]+ \| (\d+) \| (\d+) \| (\d+) \|$", guide, re.M)
+    assert len(rows) == len(NOTEBOOKS)
+    for number, n_exercises, n_wrong, n_alternative in rows:
+        (notebook,) = [p for p in NOTEBOOKS if p.stem.startswith(f"{int(number):02d}_")]
+        found = exercises(json.loads(notebook.read_text()))
+        assert int(n_exercises) == len(found)
+        assert int(n_wrong) == len(answers(notebook.stem, "wrong")) == len(found)
+        assert (
+            int(n_alternative)
+            == len(answers(notebook.stem, "alternative"))
+            == len(found)
+        )
+
+
 def test_assignment_ids():
     assert coursework.assignment_id("chapters/04_aggregation.ipynb") == "ch04"
     with pytest.raises(ValueError, match="NN_title"):

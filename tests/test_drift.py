@@ -30,7 +30,7 @@ NOTEBOOKS = sorted((ROOT / "chapters").glob("*.ipynb"))
 BUILT_IN = {
     "01_two_sequences": {"padding_mask"},
     "02_scores": {"attention_scores"},
-    "03_weights": {"masked_softmax"},
+    "03_weights": {"mask_bias", "masked_softmax"},
     "04_aggregation": {"aggregate", "attention"},
     "05_projections": {"CrossAttention"},
     "06_many_heads": {"split_heads", "merge_heads"},

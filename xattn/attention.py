@@ -56,18 +56,17 @@ def attention_scores(
     check_bias(bias, (*q.shape[:-1], k.shape[-2]), q.dtype, q.device)
     if scale is None:
         scale = q.shape[-1] ** -0.5
-    # Scaling q (Lq x D numbers) is cheaper than scaling the scores (Lq x Lk).
     if bias is None:
+        # Scaling q (Lq x D numbers) is cheaper than scaling the scores (Lq x Lk).
         return torch.einsum("... q d, ... k d -> ... q k", q * scale, k)
-    # baddbmm starts from the bias and adds q k^T onto it: one pass over the scores, not
-    # two.
+    # baddbmm starts from the bias and adds scale * q k^T onto it: the scores are
+    # written once, with the mask already in them.
     *lead, lq, d = q.shape
     lk = k.shape[-2]
     rows = bias.shape[-2]  # Lq, or 1 for a bias that is the same for every query
     bias = bias.expand(*lead, rows, lk).reshape(-1, rows, lk)  # (N, Lq | 1, Lk)
-    q3 = (q * scale).reshape(-1, lq, d)  # (N, Lq, D)
-    k3 = k.reshape(-1, lk, d)  # (N, Lk, D)
-    scores = torch.baddbmm(bias, q3, k3.transpose(1, 2))  # (N, Lq, Lk)
+    q3, k3 = q.reshape(-1, lq, d), k.reshape(-1, lk, d)  # (N, Lq, D), (N, Lk, D)
+    scores = torch.baddbmm(bias, q3, k3.transpose(1, 2), alpha=scale)  # (N, Lq, Lk)
     return scores.view(*lead, lq, lk)  # (..., Lq, Lk)
 
 
@@ -88,9 +87,8 @@ def mask_bias(mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.T
         raise ValueError(f"dtype must be a floating-point dtype, got {dtype}")
     has_key = mask.any(dim=-1, keepdim=True)  # (..., Lq | 1, 1)
     hidden = ~mask & has_key
-    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill_(
-        hidden, float("-inf")
-    )
+    bias = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
+    return bias.masked_fill_(hidden, float("-inf"))
 
 
 def masked_softmax(

@@ -1,9 +1,9 @@
 """The date task: dates as people write them, in several languages, to ISO 8601.
 
-``3 March 2021``, ``mercredi 3 mars 2021``, ``3/3/2021`` and ``3. März 2021``
-all become ``2021-03-03``. The source puts day, month and year in different
+``17 March 2023``, ``vendredi 17 mars 2023``, ``3/17/2023`` and ``17. März 2023``
+all become ``2023-03-17``. The source puts day, month and year in different
 orders, so a model that writes the year first must look at the end of
-``3 March 2021`` and at the start of ``2021/03/03``: its cross-attention has to
+``17 March 2023`` and at the start of ``2023/03/17``: its cross-attention has to
 cross over. Month and weekday names come from the Unicode CLDR through Babel,
 so nothing is downloaded; every example is a pure function of a seed.
 
