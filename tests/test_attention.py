@@ -174,8 +174,11 @@ def test_pieces_compose_to_attention():
     mask = torch.rand(5, 7, generator=gen) < 0.7
     scores = attention_scores(q, k)
     torch.testing.assert_close(scores, q @ k.T / 8**0.5)
-    weights = masked_softmax(scores, mask)
     out, w = attention(q, k, v, mask)
+    torch.testing.assert_close(w, masked_softmax(scores, mask))
+    # attention() folds the mask into the product; composed the same way, bit for bit:
+    folded = attention_scores(q, k, bias=xattn.mask_bias(mask))
+    weights = masked_softmax(folded, mask, biased=True)
     assert torch.equal(w, weights)
     assert torch.equal(out, aggregate(weights, v))
 
