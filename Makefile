@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.xattn-installed
 JOBS   ?= 2
 # The nbgrader course folder: a term's submissions and grades. Outside _build, ignored
 # by git, and deleted by no target.
-COURSE ?= course
+COURSE ?= $(or $(XATTN_COURSE),course)
 
 .PHONY: env book student-site test student grades feedback bench lock clean
 

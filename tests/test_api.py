@@ -10,8 +10,12 @@ import re
 import sys
 from pathlib import Path
 
+try:
+    import tomllib
+except ImportError:  # Python 3.10: the same parser, as a package (pytest needs it)
+    import tomli as tomllib
+
 import pytest
-import tomllib
 from torch import nn
 
 import xattn

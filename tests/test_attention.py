@@ -260,3 +260,21 @@ def test_an_extra_pass_only_when_a_row_sees_nothing(monkeypatch):
     assert calls == []
     masked_softmax(scores, padding_mask([4, 0])[:, None, :])
     assert calls == [(2, 3, 4)]
+
+
+@pytest.mark.parametrize(
+    "q_shape, k_shape",
+    [((2, 0, 4), (2, 5, 4)), ((0, 3, 4), (0, 5, 4)), ((2, 0, 3, 4), (2, 0, 5, 4))],
+    ids=["no queries", "empty batch", "no heads"],
+)
+def test_an_empty_axis_gives_an_empty_result_with_a_mask(q_shape, k_shape):
+    q, k, v = torch.randn(q_shape), torch.randn(k_shape), torch.randn(k_shape)
+    mask = torch.ones(*q_shape[:-2], 1, k_shape[-2], dtype=torch.bool)
+    out, weights = xattn.attention(q, k, v, mask)
+    assert out.shape == q_shape
+    assert weights.shape == (*q_shape[:-1], k_shape[-2])
+    layer = xattn.MultiHeadCrossAttention(8, 2)
+    x = torch.randn(2, 0, 8)
+    assert (
+        layer(x, torch.randn(2, 5, 8), xattn.padding_mask([5, 3]))[0].shape == x.shape
+    )

@@ -383,8 +383,13 @@ EDGE_CASES = [
         lambda: MHCA(
             torch.randn(2, 2, 8), m8, None, torch.ones(2, 5, dtype=torch.bool)
         ),
-        r"attn_mask \(2, 5\) is ambiguous here, since B = Lq = 2.*attn_mask\[None\] "
-        r"\(1, 2, 5\)",
+        r"attn_mask must have a batch axis, \(1, Lq, Lk\) = \(1, 2, 5\) .*got "
+        r"attn_mask \(2, 5\): add it with attn_mask\[None\]",
+    ),
+    (
+        "a 2-D attn_mask when B != Lq",
+        lambda: MHCA(x8, m8, None, torch.ones(3, 5, dtype=torch.bool)),
+        r"attn_mask must have a batch axis, \(1, Lq, Lk\) = \(1, 3, 5\)",
     ),
     (
         "need_weights not a bool",

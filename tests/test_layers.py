@@ -58,7 +58,7 @@ def test_equal_to_torch_with_a_causal_self_attention_mask():
     x = torch.randn(2, 6, 16)
     causal = xattn.causal_mask(6)
     ref, _ = mha(x, x, x, attn_mask=~causal)  # nn: True = not allowed
-    out, _ = ours(x, x, attn_mask=causal)
+    out, _ = ours(x, x, attn_mask=causal[None])
     torch.testing.assert_close(out, ref)
 
 
@@ -213,11 +213,16 @@ def test_decoder_keeps_cross_weights_only_when_asked():
     assert model.decoder.cross_weights().shape == (2, 2, 2, 3, 5)
 
 
-def test_a_structural_mask_with_a_batch_axis_is_never_ambiguous():
+def test_a_structural_mask_needs_its_batch_axis_whatever_the_sizes():
     ours, mha = make_pair(16, 2)
-    x = torch.randn(4, 4, 16)  # B = Lq = 4: a 2-D (4, 4) mask could be either kind
     causal = xattn.causal_mask(4)
-    with pytest.raises(ValueError, match="ambiguous"):
-        ours(x, x, attn_mask=causal)
-    ref, _ = mha(x, x, x, attn_mask=~causal)
-    torch.testing.assert_close(ours(x, x, attn_mask=causal[None])[0], ref)
+    # B = Lq = 4, where a 2-D (4, 4) mask could be either kind, and B != Lq: the
+    # same rule for both.
+    for batch in (4, 3):
+        x = torch.randn(batch, 4, 16)
+        with pytest.raises(ValueError, match=r"batch axis.*attn_mask\[None\]"):
+            ours(x, x, attn_mask=causal)
+        ref, _ = mha(x, x, x, attn_mask=~causal)
+        torch.testing.assert_close(ours(x, x, attn_mask=causal[None])[0], ref)
+        per_item = causal.expand(batch, 4, 4)
+        torch.testing.assert_close(ours(x, x, attn_mask=per_item)[0], ref)

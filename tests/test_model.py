@@ -312,7 +312,8 @@ BAD_CALLS = [
             None,
             torch.ones(5, 3, dtype=torch.bool),
         ),
-        r"attn_mask must be \(Lq, Lk\) = \(3, 5\)",
+        r"attn_mask must be \(1, Lq, Lk\) = \(1, 3, 5\) or \(B, Lq, Lk\) = "
+        r"\(2, 3, 5\), got attn_mask \(5, 3\)",
     ),
     (
         "both memory and kv",

@@ -288,3 +288,34 @@ def test_the_api_reference_is_in_the_index():
         "date_model",
     ):
         assert name in index, f"{name} is not in the site's index"
+
+
+@pytest.mark.parametrize("site", list(SITES))
+def test_downloadable_notebooks_keep_the_secrets(site):
+    """The download button serves ``_sources/<page>.ipynb``: it must be as discreet
+    as the page."""
+    checked = 0
+    for page in toc_pages():
+        nb = notebook(page)
+        if nb is None:
+            continue
+        copy = SITES[site] / "_sources" / f"{page}.ipynb"
+        assert copy.exists(), f"{site} site offers no download of {page}"
+        text = "\n".join(
+            "".join(c["source"]) for c in json.loads(copy.read_text())["cells"]
+        )
+        hidden = [line for line in secret_lines(nb, "HIDDEN TESTS") if line in text]
+        assert not hidden, f"{site} site, {copy.name}: hidden tests in the download"
+        if site == "student":
+            shown = [line for line in secret_lines(nb, "SOLUTION") if line in text]
+            assert not shown, f"student site, {copy.name}: solutions in the download"
+            # Every cell that is not an exercise's keeps its results, those after
+            # the exercises too (chapter 8 resolves exercise 8.5 there).
+            built = json.loads(copy.read_text())["cells"]
+            for mine, theirs in zip(nb["cells"], built):
+                if mine["cell_type"] == "code" and "nbgrader" not in mine["metadata"]:
+                    assert theirs["outputs"] == mine["outputs"], (
+                        f"student site, {copy.name}: a cell lost its outputs"
+                    )
+        checked += 1
+    assert checked >= 9

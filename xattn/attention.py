@@ -14,6 +14,8 @@ here (``mask[:, None, None, :]`` with heads). The layers and models take the
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from xattn.checks import (
@@ -64,8 +66,9 @@ def attention_scores(
     *lead, lq, d = q.shape
     lk = k.shape[-2]
     rows = bias.shape[-2]  # Lq, or 1 for a bias that is the same for every query
-    bias = bias.expand(*lead, rows, lk).reshape(-1, rows, lk)  # (N, Lq | 1, Lk)
-    q3, k3 = q.reshape(-1, lq, d), k.reshape(-1, lk, d)  # (N, Lq, D), (N, Lk, D)
+    n = math.prod(lead)  # not -1: an empty axis (Lq = 0, say) leaves -1 undefined
+    bias = bias.expand(*lead, rows, lk).reshape(n, rows, lk)  # (N, Lq | 1, Lk)
+    q3, k3 = q.reshape(n, lq, d), k.reshape(n, lk, d)  # (N, Lq, D), (N, Lk, D)
     scores = torch.baddbmm(bias, q3, k3.transpose(1, 2), alpha=scale)  # (N, Lq, Lk)
     return scores.view(*lead, lq, lk)  # (..., Lq, Lk)
 
@@ -102,6 +105,10 @@ def masked_softmax(
     Hidden scores get -inf (:func:`mask_bias`), so hidden keys get weight 0 and
     no visible score can tie with them. A row whose keys are all hidden is
     softmaxed over every key, which is finite, and then set to zero.
+
+    A hidden score may be any finite number, but not NaN or +inf: either turns
+    its whole row into NaN (as in ``F.scaled_dot_product_attention``), so the
+    keys at padded positions must be finite too.
 
     Args:
         scores: attention scores.
@@ -172,6 +179,10 @@ def attention(
     Returns:
         ``(out, weights)``. A query with no visible key gets zero weights and a
         zero output.
+
+    The keys and values at hidden positions are never read for the result, but
+    they must be finite: a NaN key makes its score NaN, which the -inf of the
+    mask does not undo, and a NaN value times weight 0 is NaN.
 
     Shapes:
         q (..., Lq, D), k (..., Lk, D), v (..., Lk, Dv), mask (..., Lq | 1, Lk | 1)

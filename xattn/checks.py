@@ -298,7 +298,12 @@ def check_stream(
 def check_memory_mask(
     memory_mask: torch.Tensor | None, memory_shape: tuple[int, ...]
 ) -> None:
-    """A bool key padding mask (B, Lk), True = may attend, for a memory this shape."""
+    """A bool key padding mask (B, Lk), True = may attend, for a memory this shape.
+
+    ``nn.MultiheadAttention``'s ``key_padding_mask`` is a bool (B, Lk) mask too,
+    with the opposite meaning (True = ignore); no check can tell the two apart,
+    so convert one with ``xattn.from_key_padding_mask`` where it comes in.
+    """
     if memory_mask is None:
         return
     b, lk = memory_shape[0], memory_shape[1]
@@ -325,9 +330,11 @@ def check_memory_mask(
 def check_attn_mask(attn_mask: torch.Tensor | None, b: int, lq: int, lk: int) -> None:
     """A bool structural mask over (query, key) pairs, True = may attend.
 
-    Shapes (Lq, Lk), (1, Lq, Lk) or (B, Lq, Lk). A 2-D mask is refused when B = Lq
-    (and B > 1): it would then also fit a key padding mask (B, Lk) passed in the
-    wrong place, and the two mean different things; ``attn_mask[None]`` says which.
+    Shapes (1, Lq, Lk) or (B, Lq, Lk), always with the batch axis: a 2-D mask
+    would, whenever B = Lq, fit a key padding mask (B, Lk) passed in the wrong
+    place as well, and the two mean different things. Requiring three dims
+    makes the rule the same for every batch size; ``attn_mask[None]`` adds the
+    axis.
     """
     if attn_mask is None:
         return
@@ -341,19 +348,16 @@ def check_attn_mask(attn_mask: torch.Tensor | None, b: int, lq: int, lk: int) ->
             f"{fmt_shape(attn_mask)} "
             f"of dtype {attn_mask.dtype}; {_mask_dtype_hint(attn_mask)}"
         )
-    if tuple(attn_mask.shape) not in ((lq, lk), (1, lq, lk), (b, lq, lk)):
+    if tuple(attn_mask.shape) == (lq, lk):
         raise ValueError(
-            f"attn_mask must be (Lq, Lk) = {fmt_shape((lq, lk))}, (1, Lq, Lk) or (B, "
-            "Lq, Lk) = "
-            f"{fmt_shape((b, lq, lk))}, got attn_mask {fmt_shape(attn_mask)}; "
-            "a key padding mask (B, Lk) goes to memory_mask"
+            f"attn_mask must have a batch axis, (1, Lq, Lk) = {fmt_shape((1, lq, lk))} "
+            f"or (B, Lq, Lk) = {fmt_shape((b, lq, lk))}, got attn_mask "
+            f"{fmt_shape(attn_mask)}: add it with attn_mask[None] (a 2-D mask could "
+            "also be a key padding mask (B, Lk), which goes to memory_mask)"
         )
-    if attn_mask.dim() == 2 and b == lq and b > 1:
+    if tuple(attn_mask.shape) not in ((1, lq, lk), (b, lq, lk)):
         raise ValueError(
-            f"attn_mask {fmt_shape(attn_mask)} is ambiguous here, since B = Lq = {b}: "
-            "it fits a structural "
-            "(Lq, Lk) mask and a key padding mask (B, Lk) alike; pass a key padding "
-            "mask as memory_mask, "
-            "and a structural mask with its batch axis, attn_mask[None] "
-            f"{fmt_shape((1, lq, lk))}"
+            f"attn_mask must be (1, Lq, Lk) = {fmt_shape((1, lq, lk))} or (B, Lq, Lk) "
+            f"= {fmt_shape((b, lq, lk))}, got attn_mask {fmt_shape(attn_mask)}; "
+            "a key padding mask (B, Lk) goes to memory_mask"
         )

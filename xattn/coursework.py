@@ -41,6 +41,7 @@ __all__ = [
     "DEFAULT_COURSE",
     "CELL_TIMEOUT_S",
     "Problem",
+    "GradingFailure",
     "HideHiddenTests",
     "assignment_id",
     "chapter_notebooks",
@@ -169,7 +170,9 @@ def write_config(course: Path | str) -> Path:
     return path
 
 
-def _nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
+def _nbgrader(
+    course: Path, *args: str, check: bool = True
+) -> subprocess.CompletedProcess:
     course = Path(course).resolve()
     write_config(course)
     cmd = [sys.executable, "-m", "nbgrader", *args, f"--CourseDirectory.root={course}"]
@@ -181,7 +184,7 @@ def _nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
     result = subprocess.run(
         cmd, capture_output=True, text=True, cwd=course, env=dict(os.environ, PATH=path)
     )
-    if result.returncode != 0:
+    if check and result.returncode != 0:
         raise RuntimeError(
             f"nbgrader {args[0]} failed "
             f"({result.returncode}):\n{result.stdout}\n{result.stderr}"
@@ -222,6 +225,22 @@ def submit(
     target = folder / (name or notebook.name)
     shutil.copy2(notebook, target)
     return target
+
+
+@dataclass(frozen=True)
+class GradingFailure:
+    """A submission nbgrader could not grade (not a notebook, a kernel that died)."""
+
+    student: str
+    assignment: str
+    log: str
+
+    def __str__(self) -> str:
+        return (
+            f"{self.student}, {self.assignment}: nbgrader could not grade the "
+            "submission (a file that is not a valid notebook, or a kernel that died); "
+            f"the details are in {self.log}; fix or replace the file and grade again"
+        )
 
 
 @dataclass(frozen=True)
@@ -281,8 +300,12 @@ def autograde(
     student: str | None = None,
     notebook: str | None = None,
     exclude: list[str] | tuple[str, ...] = (),
-) -> None:
+) -> list[str]:
     """Run ``nbgrader autograde`` on an assignment's submissions.
+
+    nbgrader grades every submission it can and names the ones it could not;
+    those are returned, and its whole output is kept in
+    ``<course>/logs/autograde-<chNN>.log``. Any other failure raises.
 
     Args:
         course: the course folder.
@@ -290,7 +313,11 @@ def autograde(
         student: only this student's submission.
         notebook: only the notebook of this name (no ``.ipynb``); others are ignored.
         exclude: students to leave out.
+
+    Returns:
+        the students whose submission could not be graded.
     """
+    course = Path(course).resolve()
     args = ["autograde", assignment, "--force", "--create"]
     if student:
         args.append(f"--student={student}")
@@ -298,15 +325,40 @@ def autograde(
         args.append(f"--CourseDirectory.notebook_id={notebook}")
     if exclude:
         args.append(f"--CourseDirectory.student_id_exclude={','.join(exclude)}")
-    _nbgrader(Path(course).resolve(), *args)
+    result = _nbgrader(course, *args, check=False)
+    output = f"{result.stdout}\n{result.stderr}"
+    logs = course / "logs"
+    logs.mkdir(exist_ok=True)
+    (logs / f"autograde-{assignment}.log").write_text(output)
+    failed = sorted(
+        set(
+            re.findall(
+                rf"error processing assignment '{re.escape(assignment)}' "
+                r"for student '([^']+)'",
+                output,
+            )
+        )
+    )
+    if result.returncode != 0 and not failed:
+        raise RuntimeError(
+            f"nbgrader autograde failed ({result.returncode}):\n{output[-4000:]}"
+        )
+    return failed
 
 
-def grades_table(course: Path | str, notebooks: list[Path]) -> list[dict[str, str]]:
+def grades_table(
+    course: Path | str,
+    notebooks: list[Path],
+    failed: dict[str, list[str]] | None = None,
+) -> list[dict[str, str]]:
     """One row per student and assigned chapter: status, score and maximum.
 
     Only the chapters in ``notebooks`` appear; a student without a gradable
-    submission of one is listed as "not submitted" or "needs renaming", with no score.
+    submission of one is listed as "not submitted" or "needs renaming", with no
+    score, and one whose submission nbgrader could not grade (``failed``, per
+    assignment) as "could not be graded", whatever an earlier run recorded.
     """
+    failed = failed or {}
     from nbgrader.api import Gradebook, MissingEntry
 
     course = Path(course).resolve()
@@ -328,6 +380,8 @@ def grades_table(course: Path | str, notebooks: list[Path]) -> list[dict[str, st
                 }
                 if any(p.student == student for p in problems[aid]):
                     row["status"] = "needs renaming"
+                elif student in failed.get(aid, ()):
+                    row["status"] = "could not be graded"
                 elif student in good[aid]:
                     try:
                         submission = gradebook.find_submission(aid, student)
@@ -365,12 +419,18 @@ def grade(
     """Autograde every gradable submission of the assigned chapters; write grades.csv.
 
     The assigned chapters are those ``only`` names, or else every chapter that
-    anyone submitted. The old table is removed first, so a run that fails
-    leaves none rather than stale grades.
+    anyone submitted. A request that names no chapter, or finds no submission,
+    is refused before anything changes. Otherwise the old table is removed
+    first, so a run that fails part way leaves none rather than stale grades.
+    A submission nbgrader cannot grade is reported (a :class:`GradingFailure`)
+    and listed as "could not be graded"; the others are graded all the same.
+
+    Returns:
+        the table's rows, and the submissions that need the instructor: misnamed
+        ones (:class:`Problem`) and ones that could not be graded.
     """
     course = Path(course).resolve()
     table = course / "grades.csv"
-    table.unlink(missing_ok=True)
     notebooks = chapter_notebooks(chapters, only)
     if not only:
         submitted = {p.name for p in (course / "submitted").glob("*/*") if p.is_dir()}
@@ -379,7 +439,10 @@ def grade(
         raise ValueError(
             f"no submissions under {course / 'submitted'}/<student>/<chNN>/"
         )
+    table.unlink(missing_ok=True)
     good, problems = check_submissions(course, notebooks)
+    failed: dict[str, list[str]] = {}
+    failures: list[GradingFailure] = []
     for notebook in notebooks:
         aid = assignment_id(notebook)
         source = course / "source" / aid
@@ -390,14 +453,16 @@ def grade(
         if good[aid]:
             started = time.perf_counter()
             bad = [p.student for p in problems[aid]]
-            autograde(course, aid, notebook=notebook.stem, exclude=bad)
+            failed[aid] = autograde(course, aid, notebook=notebook.stem, exclude=bad)
             seconds = time.perf_counter() - started
-            log.info(
-                "graded %d submissions of %s in %.0f s", len(good[aid]), aid, seconds
-            )
-    rows = grades_table(course, notebooks)
+            n = len(good[aid]) - len(failed[aid])
+            plural = "" if n == 1 else "s"
+            log.info("graded %d submission%s of %s in %.0f s", n, plural, aid, seconds)
+            log_file = course / "logs" / f"autograde-{aid}.log"
+            failures += [GradingFailure(s, aid, str(log_file)) for s in failed[aid]]
+    rows = grades_table(course, notebooks, failed)
     write_grades(rows, table)
-    return rows, [p for aid in problems for p in problems[aid]]
+    return rows, [p for aid in problems for p in problems[aid]] + failures
 
 
 def feedback(
@@ -419,17 +484,19 @@ def feedback(
 
 
 def _student_notebook(instructor: Path, student_version: Path) -> dict:
-    """The student version, with the instructor's outputs up to the first exercise."""
+    """The student version, with the instructor's outputs of every cell but the
+    exercises' own (their solution and test cells stay as nbgrader made them)."""
     original = json.loads(instructor.read_text())
     student = json.loads(student_version.read_text())
     if len(original["cells"]) != len(student["cells"]):
         raise RuntimeError(f"{student_version} does not have {instructor}'s cells")
-    first = next(
-        i for i, c in enumerate(original["cells"]) if c["metadata"].get("nbgrader")
-    )  # the exercises begin here
-    for i, (a, b) in enumerate(zip(original["cells"], student["cells"])):
-        if b["cell_type"] == "code" and i < first:
+    for a, b in zip(original["cells"], student["cells"]):
+        if b["cell_type"] == "code" and not a["metadata"].get("nbgrader"):
             b["outputs"], b["execution_count"] = a["outputs"], a["execution_count"]
+        if b["metadata"].get("nbgrader", {}).get("solution"):
+            # The reader site folds the solutions away; here there is none to hide.
+            tags = b["metadata"].get("tags", [])
+            b["metadata"]["tags"] = [t for t in tags if t != "hide-input"]
     return student
 
 
@@ -440,8 +507,9 @@ def build_student_site(
 ) -> Path:
     """Build the website from the student versions: no solutions, no hidden tests.
 
-    The chapters keep their figures and printed results up to the exercises; the
-    exercise cells are as the students get them. Returns the folder of the site.
+    The chapters keep their figures and printed results, those of the cells
+    between and after the exercises too; the exercise cells are as the students
+    get them. Returns the folder of the site.
     """
     root, out = Path(root).resolve(), Path(out).resolve()
     book, course = out / "book", out / "course"

@@ -93,21 +93,29 @@ def forbidden(
                 replacement = property(getter)
             else:
                 replacement = _guard(target, value, when, reason)
-            saved.append((owner, name, vars(owner).get(name), name in vars(owner)))
+            before = (owner, name, vars(owner).get(name), name in vars(owner))
             setattr(owner, name, replacement)
+            # Recorded only once it is in place: a failed setattr has nothing to undo.
+            saved.append(before)
             for key, bound in list((namespace or {}).items()):
                 if bound is value and not key.startswith("__"):
-                    saved.append((namespace, key, bound, True))
                     namespace[key] = replacement
+                    saved.append((namespace, key, bound, True))
         yield
     finally:
+        failures = []
         for owner, name, value, existed in reversed(saved):
-            if isinstance(owner, dict):
-                owner[name] = value
-            elif existed:
-                setattr(owner, name, value)
-            else:
-                delattr(owner, name)
+            try:
+                if isinstance(owner, dict):
+                    owner[name] = value
+                elif existed:
+                    setattr(owner, name, value)
+                else:
+                    delattr(owner, name)
+            except Exception as error:  # restore the others before reporting
+                failures.append(f"{name}: {error}")
+        if failures:
+            raise RuntimeError(f"could not restore {'; '.join(failures)}")
 
 
 def _guard(target: str, fn: Callable, when: Callable[..., bool] | None, reason: str):

@@ -6,11 +6,14 @@ Index legend (the notation page's symbols):
 
 ``x`` is the query-side stream (B, Lq, D); ``memory`` supplies keys and values
 (B, Lk, d_memory), where d_memory is D unless the layer is told otherwise. Masks
-are bool, True = may attend: ``memory_mask`` marks the real keys (B, Lk);
+are bool, True = may attend: ``memory_mask`` marks the real keys (B, Lk)
+(``nn.MultiheadAttention``'s ``key_padding_mask`` means the opposite and looks
+the same, so convert it with ``xattn.from_key_padding_mask``);
 ``attn_mask`` is a structural mask over (query, key) pairs, such as the causal
-mask of a decoder's self-attention, (Lq, Lk) or (B | 1, Lq, Lk). Unlike the
-pure functions of ``xattn.attention``, the layers take these masks as they
-are and add the query and head axes themselves.
+mask of a decoder's self-attention, (B | 1, Lq, Lk), always with its batch
+axis (``causal_mask(L)[None]``). Unlike the pure functions of
+``xattn.attention``, the layers take these masks as they are and add the query
+and head axes themselves.
 """
 
 from __future__ import annotations
@@ -189,7 +192,7 @@ class MultiHeadCrossAttention(nn.Module):
 
     Shapes:
         x (B, Lq, D), memory (B, Lk, d_memory), memory_mask (B, Lk),
-        attn_mask (Lq, Lk), (1, Lq, Lk) or (B, Lq, Lk)
+        attn_mask (1, Lq, Lk) or (B, Lq, Lk)
         -> out (B, Lq, D), weights (B, H, Lq, Lk)
     """
 

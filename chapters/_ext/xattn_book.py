@@ -6,7 +6,9 @@
    warnings-as-errors turns into a failed build. (The student site skips the
    second check: its exercise cells come from nbgrader without outputs.)
 2. Hidden tests stay hidden: the ``### BEGIN HIDDEN TESTS`` regions of the
-   exercises' test cells are taken out of the page before it is rendered.
+   exercises' test cells are taken out of the page before it is rendered, and
+   out of the copies of the notebooks the site offers for download
+   (``_sources/``).
 3. Every public name of the ``xattn`` package has a docstring, and every
    reference to one (``{py:func}`xattn.attention```) resolves; either failure
    is a warning, so a strict build fails.
@@ -82,6 +84,12 @@ def _hide_hidden_tests(app, docname, source):
     if not str(app.env.doc2path(docname)).endswith(".ipynb"):
         return
     nb = json.loads(source[0])
+    if strip_notebook(nb):
+        source[0] = json.dumps(nb)
+
+
+def strip_notebook(nb: dict) -> bool:
+    """Take the hidden tests out of a notebook's cells; True if there were any."""
     changed = False
     for cell in nb["cells"]:
         text = (
@@ -92,8 +100,16 @@ def _hide_hidden_tests(app, docname, source):
         if cell["cell_type"] == "code" and "BEGIN HIDDEN TESTS" in text:
             cell["source"] = strip_hidden_tests(text)
             changed = True
-    if changed:
-        source[0] = json.dumps(nb)
+    return changed
+
+
+def _strip_downloads(app, exception):
+    if exception is not None or app.builder.format != "html":
+        return
+    for path in Path(app.outdir, "_sources").rglob("*.ipynb"):
+        nb = json.loads(path.read_text(encoding="utf-8"))
+        if strip_notebook(nb):
+            path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
 
 
 def undocumented_public_names(package: str = "xattn") -> list[str]:
@@ -158,5 +174,6 @@ def setup(app):
     app.connect("env-before-read-docs", _check_stored_outputs)
     app.connect("source-read", _hide_hidden_tests)
     app.connect("missing-reference", _unresolved_xattn_reference)
+    app.connect("build-finished", _strip_downloads)
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,9 +1,8 @@
-# Builds the (B, L, L) mask from index comparisons, without the helpers.
+# The two masks merged by xattn.combine_masks, which adds the missing axes itself.
 def causal_self_attention(x, lengths=None):
-    B, L, _ = x.shape
-    i = torch.arange(L, device=x.device)
-    mask = (i[None, :] <= i[:, None]).expand(B, L, L)
+    L = x.shape[1]
+    causal = xattn.causal_mask(L, device=x.device)  # (L, L)
+    real = None
     if lengths is not None:
-        real = i[None, :] < torch.as_tensor(lengths, device=x.device)[:, None]
-        mask = mask & real[:, None, :]
-    return xattn.attention(x, x, x, mask)[0]
+        real = xattn.padding_mask(lengths, max_len=L, device=x.device)  # (B, L)
+    return xattn.attention(x, x, x, xattn.combine_masks(real, causal, 3))[0]

@@ -1,4 +1,5 @@
-# F.linear for the projections, an additive -inf mask, and einsum for the rest.
+# F.linear for the projections, an additive -inf mask, einsum for the rest, and the
+# NaN of a row with no visible key replaced by 0 afterwards.
 def cross_attention_by_hand(attn, x, memory, memory_mask=None):
     linear = torch.nn.functional.linear
     q = linear(x, attn.q_proj.weight, attn.q_proj.bias)
@@ -6,8 +7,7 @@ def cross_attention_by_hand(attn, x, memory, memory_mask=None):
     v = linear(memory, attn.v_proj.weight, attn.v_proj.bias)
     scores = torch.einsum("bqd,bkd->bqk", q, k) / q.shape[-1] ** 0.5
     if memory_mask is not None:
-        scores = scores + torch.where(memory_mask, 0.0, float("-inf"))[:, None, :].to(
-            scores.dtype
-        )
-    weights = torch.softmax(scores, dim=-1)
+        additive = torch.where(memory_mask, 0.0, float("-inf")).to(scores.dtype)
+        scores = scores + additive[:, None, :]
+    weights = torch.softmax(scores, dim=-1).nan_to_num(nan=0.0)
     return torch.einsum("bqk,bkd->bqd", weights, v), weights
