@@ -51,6 +51,7 @@ feedback: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/attention.py
 	$(BIN)/python bench/train.py
+	$(BIN)/python bench/online.py
 
 # Maintainers: re-resolve every pin after changing pyproject.toml.
 lock:

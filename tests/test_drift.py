@@ -36,6 +36,13 @@ BUILT_IN = {
     "06_many_heads": {"split_heads", "merge_heads"},
     "07_encoder_decoder": {"sinusoidal_positions", "FeedForward"},
     "08_training": {"field_alignment"},
+    "10_long_inputs": {
+        "block_scores",
+        "online_forward",
+        "online_backward",
+        "OnlineAttention",
+        "online_attention",
+    },
 }
 
 

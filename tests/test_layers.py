@@ -226,3 +226,54 @@ def test_a_structural_mask_needs_its_batch_axis_whatever_the_sizes():
         torch.testing.assert_close(ours(x, x, attn_mask=causal[None])[0], ref)
         per_item = causal.expand(batch, 4, 4)
         torch.testing.assert_close(ours(x, x, attn_mask=per_item)[0], ref)
+
+
+def test_use_attention_swaps_the_cross_attention_and_puts_it_back():
+    torch.manual_seed(0)
+    cfg = xattn.Seq2SeqConfig(12, 12, d_model=16, n_heads=2, n_layers=2, d_ff=32)
+    model = xattn.Seq2Seq(cfg).eval()
+    src = torch.randint(3, 12, (2, 7))
+    src[1, 4:] = 0  # padding: item 1 has 4 real tokens
+    tgt = torch.randint(3, 12, (2, 5))
+    before = model(src, tgt)
+    seen = []
+
+    def same(q, k, v, mask):
+        seen.append((tuple(q.shape), tuple(k.shape), tuple(mask.shape)))
+        return xattn.attention(q, k, v, mask)
+
+    with xattn.use_attention(model, same) as names:
+        assert names == ["decoder.layers.0.cross_attn", "decoder.layers.1.cross_attn"]
+        torch.testing.assert_close(model(src, tgt), before)
+    assert seen == [((2, 2, 5, 8), (2, 2, 7, 8), (2, 1, 1, 7))] * 2
+    # decoding with caches goes through it too, one position at a time
+    seen.clear()
+    with xattn.use_attention(model, same):
+        xattn.greedy_decode(model, src, 4, bos_id=1, eos_id=None)
+    assert len(seen) == 2 * 4 and all(s[0] == (2, 2, 1, 8) for s in seen)
+
+    def uniform(q, k, v, mask):
+        weights = mask.expand(*q.shape[:-1], k.shape[-2]).to(q.dtype)
+        weights = weights / weights.sum(-1, keepdim=True)
+        return weights @ v, None
+
+    with pytest.raises(ZeroDivisionError):
+        with xattn.use_attention(model, uniform):
+            assert not torch.allclose(model(src, tgt), before)
+            model.decoder.keep_cross_weights()
+            with pytest.raises(ValueError, match="attend function returns none"):
+                model(src, tgt)
+            model.decoder.keep_cross_weights(False)
+            raise ZeroDivisionError
+    assert all(m.attend is None for m in model.modules() if hasattr(m, "attend"))
+    torch.testing.assert_close(model(src, tgt), before)
+
+
+def test_use_attention_refuses_what_it_cannot_swap():
+    model = xattn.Seq2Seq(xattn.Seq2SeqConfig(8, 8, d_model=8, n_heads=2))
+    with pytest.raises(ValueError, match="attend must be a function"):
+        with xattn.use_attention(model, "fast"):
+            pass
+    with pytest.raises(ValueError, match="no MultiHeadCrossAttention named 'x_attn'"):
+        with xattn.use_attention(model, xattn.attention, layers="x_attn"):
+            pass

@@ -82,3 +82,14 @@ def test_autocast_dtype_is_none_on_cpu():
 def test_seed_must_be_an_int(bad):
     with pytest.raises(ValueError, match="seed must be an int"):
         xattn.seed_everything(bad)
+
+
+def test_median_seconds_times_the_call_and_refuses_nonsense():
+    calls = []
+    seconds = xattn.median_seconds(lambda: calls.append(1), repeats=3, warmup=2)
+    assert len(calls) == 5 and 0 <= seconds < 1
+    for bad in (dict(repeats=0), dict(warmup=-1), dict(repeats=True)):
+        with pytest.raises(ValueError, match="must be an int"):
+            xattn.median_seconds(lambda: None, **bad)
+    with pytest.raises(ValueError, match="fn must be a function"):
+        xattn.median_seconds(None)

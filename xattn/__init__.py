@@ -34,6 +34,7 @@ from xattn.layers import (
     combine_masks,
     merge_heads,
     split_heads,
+    use_attention,
 )
 from xattn.masks import (
     causal_mask,
@@ -43,9 +44,17 @@ from xattn.masks import (
     padding_mask,
     to_key_padding_mask,
 )
+from xattn.memory import peak_tensor_bytes, saved_tensor_bytes
 from xattn.model import Decoder, Encoder, Seq2Seq, Seq2SeqConfig
+from xattn.online import (
+    OnlineAttention,
+    block_scores,
+    online_attention,
+    online_backward,
+    online_forward,
+)
 from xattn.plotting import plot_attention, plot_attention_grid, plot_scores
-from xattn.utils import autocast_dtype, get_device, seed_everything
+from xattn.utils import autocast_dtype, get_device, median_seconds, seed_everything
 
 __version__ = "0.1.0"
 
@@ -60,6 +69,7 @@ __all__ = [
     "FeedForward",
     "LearnedPositionalEncoding",
     "MultiHeadCrossAttention",
+    "OnlineAttention",
     "Seq2Seq",
     "Seq2SeqConfig",
     "SinusoidalPositionalEncoding",
@@ -67,6 +77,7 @@ __all__ = [
     "attention_flops",
     "attention_parameter_count",
     "beam_search",
+    "block_scores",
     "count_parameters",
     "field_alignment",
     "field_alignment_chance",
@@ -88,10 +99,17 @@ __all__ = [
     "greedy_decode",
     "mask_bias",
     "masked_softmax",
+    "median_seconds",
+    "online_attention",
+    "online_backward",
+    "online_forward",
     "padding_mask",
+    "peak_tensor_bytes",
     "plot_attention",
     "plot_attention_grid",
     "plot_scores",
+    "saved_tensor_bytes",
     "seed_everything",
     "to_key_padding_mask",
+    "use_attention",
 ]

@@ -32,6 +32,7 @@ __all__ = [
     "check_stream",
     "check_memory_mask",
     "check_attn_mask",
+    "check_blockwise",
 ]
 
 
@@ -361,3 +362,21 @@ def check_attn_mask(attn_mask: torch.Tensor | None, b: int, lq: int, lk: int) ->
             f"= {fmt_shape((b, lq, lk))}, got attn_mask {fmt_shape(attn_mask)}; "
             "a key padding mask (B, Lk) goes to memory_mask"
         )
+
+
+def check_blockwise(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor | None,
+    causal: object,
+    block_size: object,
+    scale: float | None,
+) -> None:
+    """The arguments of blockwise attention (``xattn.online``): as for
+    ``xattn.attention``, plus ``causal`` a bool and ``block_size`` a positive int."""
+    check_qkv(q, k, v)
+    check_mask(mask, (*q.shape[:-1], k.shape[-2]), q.device)
+    check_bool("causal", causal)
+    check_positive_int("block_size", block_size)
+    check_scale(scale)

@@ -18,6 +18,9 @@ and head axes themselves.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -47,6 +50,7 @@ __all__ = [
     "combine_masks",
     "CrossAttention",
     "MultiHeadCrossAttention",
+    "use_attention",
 ]
 
 
@@ -190,11 +194,22 @@ class MultiHeadCrossAttention(nn.Module):
         d_memory: width of ``memory``, when it differs from D (as
             ``nn.MultiheadAttention``'s ``kdim`` and ``vdim``); default D.
 
+    Attributes:
+        attend: None, or a function ``attend(q, k, v, mask) -> (out, weights)``
+            that replaces the attention between the projections (an
+            approximation, a blockwise kernel): q (B, H, Lq, Dh), k and v
+            (B, H, Lk, Dh), mask bool (B | 1, 1, Lq | 1, Lk) or None; out
+            (B, H, Lq, Dh), weights (B, H, Lq, Lk) or None if it has none.
+            Dropout on the weights is not applied to it. :func:`use_attention`
+            sets it for a whole model.
+
     Shapes:
         x (B, Lq, D), memory (B, Lk, d_memory), memory_mask (B, Lk),
         attn_mask (1, Lq, Lk) or (B, Lq, Lk)
         -> out (B, Lq, D), weights (B, H, Lq, Lk)
     """
+
+    attend: Callable[..., tuple[torch.Tensor, torch.Tensor | None]] | None = None
 
     def __init__(
         self,
@@ -282,7 +297,16 @@ class MultiHeadCrossAttention(nn.Module):
         mask = combine_masks(memory_mask, attn_mask, 4)  # (B | 1, 1, Lq | 1, Lk)
         dropout = self.dropout if self.training else 0.0
         weights = None
-        if self.fast and not need_weights:
+        if self.attend is not None:
+            out, weights = self.attend(q, k, v, mask)  # (B, H, Lq, Dh)
+            if need_weights and weights is None:
+                raise ValueError(
+                    "weights were requested, but this layer's attend function "
+                    "returns none"
+                )
+            if not need_weights:
+                weights = None
+        elif self.fast and not need_weights:
             sdpa = F.scaled_dot_product_attention
             out = sdpa(q, k, v, attn_mask=mask, dropout_p=dropout)  # (B, H, Lq, Dh)
         else:
@@ -320,3 +344,45 @@ def _check_kv(
                 f"{fmt_shape(t)}"
             )
     return k, v
+
+
+@contextlib.contextmanager
+def use_attention(
+    model: nn.Module,
+    attend: Callable[..., tuple[torch.Tensor, torch.Tensor | None]],
+    layers: str = "cross_attn",
+) -> Iterator[list[str]]:
+    """Swap ``attend`` into a model's attention layers while the block runs.
+
+    Every :class:`MultiHeadCrossAttention` whose attribute name is ``layers``
+    (``"cross_attn"``: a decoder's cross-attention; ``"self_attn"``: the
+    self-attention layers) computes its attention with ``attend`` instead (see
+    the layer's ``attend`` attribute); the weights are untouched, and the
+    layers get their own attention back afterwards, also after an error.
+
+    Yields:
+        the names of the layers swapped, e.g. ``decoder.layers.0.cross_attn``.
+    """
+    if not callable(attend):
+        raise ValueError(
+            f"attend must be a function (q, k, v, mask) -> (out, weights), got "
+            f"{type(attend).__name__}"
+        )
+    chosen = [
+        (name, m)
+        for name, m in model.named_modules()
+        if isinstance(m, MultiHeadCrossAttention) and name.split(".")[-1] == layers
+    ]
+    if not chosen:
+        raise ValueError(f"the model has no MultiHeadCrossAttention named {layers!r}")
+    before = [m.__dict__.get("attend") for _, m in chosen]
+    try:
+        for _, m in chosen:
+            m.attend = attend
+        yield [name for name, _ in chosen]
+    finally:
+        for (_, m), old in zip(chosen, before):
+            if old is None:
+                m.__dict__.pop("attend", None)
+            else:
+                m.attend = old

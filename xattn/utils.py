@@ -1,15 +1,17 @@
-"""Reproducibility and device choice."""
+"""Reproducibility, device choice, and timing."""
 
 from __future__ import annotations
 
 import logging
 import os
 import random
+import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "get_device", "autocast_dtype"]
+__all__ = ["seed_everything", "get_device", "autocast_dtype", "median_seconds"]
 
 log = logging.getLogger("xattn")
 
@@ -77,3 +79,40 @@ def autocast_dtype(device: torch.device) -> torch.dtype | None:
     if device.type == "cuda" and torch.cuda.is_bf16_supported():
         return torch.bfloat16
     return None
+
+
+def median_seconds(
+    fn: Callable[[], object],
+    repeats: int = 5,
+    warmup: int = 1,
+    device: torch.device | str | None = None,
+) -> float:
+    """The median wall-clock time of ``fn()`` over ``repeats`` calls, in seconds.
+
+    ``warmup`` calls run first and are not timed (the first call of a kernel
+    often pays for allocation or compilation). On a CUDA ``device`` every call
+    waits for the GPU to finish, since kernels otherwise return before their
+    work is done. A median is robust to the occasional slow call of a busy
+    machine; times are still for comparing implementations side by side in one
+    run, not across machines.
+    """
+    for name, value, low in (("repeats", repeats, 1), ("warmup", warmup, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    if not callable(fn):
+        raise ValueError(f"fn must be a function of no arguments, got {fn!r}")
+    sync = torch.device(device).type == "cuda" if device is not None else False
+
+    def call() -> None:
+        fn()
+        if sync:
+            torch.cuda.synchronize()
+
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
