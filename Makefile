@@ -47,11 +47,13 @@ grades: $(STAMP)
 feedback: $(STAMP)
 	$(BIN)/python -m xattn.coursework feedback --course $(COURSE) $(if $(ONLY),--only $(ONLY))
 
-# Speed measurements (not tests): attention layers, training steps, convergence, decoding caches.
+# Speed measurements (not tests): attention layers, training steps, convergence, decoding caches,
+# blockwise and approximate attention.
 bench: $(STAMP)
 	$(BIN)/python bench/attention.py
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/online.py
+	$(BIN)/python bench/approximate.py
 
 # Maintainers: re-resolve every pin after changing pyproject.toml.
 lock:

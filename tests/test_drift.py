@@ -43,6 +43,14 @@ BUILT_IN = {
         "OnlineAttention",
         "online_attention",
     },
+    "11_approximate": {
+        "draw_features",
+        "positive_features",
+        "kernel_attention",
+        "topk_attention",
+        "local_mask",
+        "local_attention",
+    },
 }
 
 

@@ -1,4 +1,4 @@
-"""xattn.online (blockwise attention with the softmax computed online) and xattn.memory."""
+"""xattn.online (blockwise attention, the softmax computed online) and xattn.memory."""
 
 import pytest
 import torch
@@ -140,7 +140,8 @@ def test_what_is_kept_grows_with_lk_not_with_lq_times_lk():
 
 
 def test_the_peak_is_one_block_not_the_matrix():
-    q, k, v = torch.randn(1, 128, 16), torch.randn(1, 4096, 16), torch.randn(1, 4096, 16)
+    q = torch.randn(1, 128, 16)
+    k, v = torch.randn(1, 4096, 16), torch.randn(1, 4096, 16)
     _, naive = peak_tensor_bytes(lambda: xattn.attention(q, k, v))
     _, ours = peak_tensor_bytes(lambda: online_forward(q, k, v, block_size=128))
     matrix = 128 * 4096 * 4
@@ -185,7 +186,9 @@ def test_memory_measures_count_new_storage_once():
             r"q and k must share the last dim",
         ),
         (
-            lambda q, k, v: online_attention(q, k, v, torch.ones(2, 6, dtype=torch.bool)),
+            lambda q, k, v: online_attention(
+                q, k, v, torch.ones(2, 6, dtype=torch.bool)
+            ),
             r"mask",
         ),
         (

@@ -4,6 +4,17 @@ Every function here is first built in the open in a chapter; the chapters that
 follow import it from here. Masks are bool, True = may attend.
 """
 
+from xattn.approximate import (
+    draw_features,
+    kernel_attend,
+    kernel_attention,
+    local_attend,
+    local_attention,
+    local_mask,
+    positive_features,
+    topk_attend,
+    topk_attention,
+)
 from xattn.attention import (
     aggregate,
     attention,
@@ -112,4 +123,13 @@ __all__ = [
     "seed_everything",
     "to_key_padding_mask",
     "use_attention",
+    "draw_features",
+    "kernel_attend",
+    "kernel_attention",
+    "local_attend",
+    "local_attention",
+    "local_mask",
+    "positive_features",
+    "topk_attend",
+    "topk_attention",
 ]

@@ -179,7 +179,9 @@ def online_backward(
         dp = torch.einsum("... q d, ... k d -> ... q k", dout, v_blk)  # (..., Lq, Bk)
         ds = p.mul_(dp.sub_(delta))  # (..., Lq, Bk), in place of p
         dq += torch.einsum("... q k, ... k d -> ... q d", ds, k_blk) * scale
-        dk[..., start:stop, :] = torch.einsum("... q k, ... q d -> ... k d", ds, q) * scale
+        dk[..., start:stop, :] = (
+            torch.einsum("... q k, ... q d -> ... k d", ds, q) * scale
+        )
         del p, dp, ds  # free this block before the next one is made
     return dq, dk, dv
 
