@@ -48,12 +48,14 @@ feedback: $(STAMP)
 	$(BIN)/python -m xattn.coursework feedback --course $(COURSE) $(if $(ONLY),--only $(ONLY))
 
 # Speed measurements (not tests): attention layers, training steps, convergence, decoding caches,
-# blockwise and approximate attention.
+# blockwise and approximate attention, reversible layers, int8 and pruned models.
 bench: $(STAMP)
 	$(BIN)/python bench/attention.py
 	$(BIN)/python bench/train.py
 	$(BIN)/python bench/online.py
 	$(BIN)/python bench/approximate.py
+	$(BIN)/python bench/reversible.py
+	$(BIN)/python bench/compression.py
 
 # Maintainers: re-resolve every pin after changing pyproject.toml.
 lock:

@@ -51,6 +51,25 @@ BUILT_IN = {
         "local_mask",
         "local_attention",
     },
+    "12_budget": {
+        "ReversibleEncoderBlock",
+        "ReversibleDecoderBlock",
+        "ReversibleFunction",
+        "ReversibleStack",
+        "halting_probabilities",
+        "halting_layers",
+        "geometric_prior",
+        "ponder_loss",
+        "AdaptiveDecoder",
+    },
+    "13_compression": {
+        "quantize_per_channel",
+        "dequantize_per_channel",
+        "Int8Linear",
+        "head_mask_attend",
+        "head_importance",
+        "PrunedAttention",
+    },
 }
 
 

@@ -4,6 +4,15 @@ Every function here is first built in the open in a chapter; the chapters that
 follow import it from here. Masks are bool, True = may attend.
 """
 
+from xattn.adaptive import (
+    AdaptiveDecoder,
+    PonderSeq2Seq,
+    geometric_prior,
+    halting_layers,
+    halting_probabilities,
+    ponder_greedy_decode,
+    ponder_loss,
+)
 from xattn.approximate import (
     draw_features,
     kernel_attend,
@@ -65,6 +74,27 @@ from xattn.online import (
     online_forward,
 )
 from xattn.plotting import plot_attention, plot_attention_grid, plot_scores
+from xattn.prune import (
+    PrunedAttention,
+    attention_layers,
+    head_importance,
+    head_mask_attend,
+    head_masks,
+    prune_heads,
+)
+from xattn.quantize import (
+    Int8Linear,
+    dequantize_per_channel,
+    model_bytes,
+    quantize_model,
+    quantize_per_channel,
+)
+from xattn.reversible import (
+    ReversibleDecoderBlock,
+    ReversibleEncoderBlock,
+    ReversibleFunction,
+    ReversibleStack,
+)
 from xattn.utils import autocast_dtype, get_device, median_seconds, seed_everything
 
 __version__ = "0.1.0"
@@ -132,4 +162,26 @@ __all__ = [
     "positive_features",
     "topk_attend",
     "topk_attention",
+    "Int8Linear",
+    "PrunedAttention",
+    "attention_layers",
+    "dequantize_per_channel",
+    "head_importance",
+    "head_mask_attend",
+    "head_masks",
+    "model_bytes",
+    "prune_heads",
+    "quantize_model",
+    "quantize_per_channel",
+    "AdaptiveDecoder",
+    "PonderSeq2Seq",
+    "geometric_prior",
+    "halting_layers",
+    "halting_probabilities",
+    "ponder_greedy_decode",
+    "ponder_loss",
+    "ReversibleDecoderBlock",
+    "ReversibleEncoderBlock",
+    "ReversibleFunction",
+    "ReversibleStack",
 ]
