@@ -1,6 +1,6 @@
-# Shifts by the row's minimum itself instead of an integer zero point: q is right,
-# but 0.0 comes back as round(-min / scale) * scale + min, not exactly 0, and the
-# zero point is a float.
+# Shifts by the row's minimum itself instead of an integer zero point: q can differ
+# by one from round(w / scale) + z, 0.0 comes back as round(-min / scale) * scale +
+# min, not exactly 0, and the zero point is a float.
 def quantize_asymmetric(w):
     low = w.amin(dim=1).clamp(max=0)
     high = w.amax(dim=1).clamp(min=0)
