@@ -8,41 +8,9 @@ reference measured in the same rounds.
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable
+from xattn.utils import interleaved_medians
 
-import torch
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def interleaved_medians(
-    fns: dict[str, Callable[[], None]],
-    rounds: int,
-    warmup: int = 2,
-    device: torch.device | None = None,
-) -> dict[str, float]:
-    """Median seconds per call of each function, round-robin in rotating order."""
-    device = torch.device("cpu") if device is None else device
-    names = list(fns)
-    for _ in range(warmup):
-        for name in names:
-            fns[name]()
-    sync(device)
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(rounds):
-        order = names[r % len(names) :] + names[: r % len(names)]
-        for name in order:
-            sync(device)
-            start = time.perf_counter()
-            fns[name]()
-            sync(device)
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+__all__ = ["interleaved_medians", "markdown_table"]
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:

@@ -93,3 +93,17 @@ def test_median_seconds_times_the_call_and_refuses_nonsense():
             xattn.median_seconds(lambda: None, **bad)
     with pytest.raises(ValueError, match="fn must be a function"):
         xattn.median_seconds(None)
+
+
+def test_interleaved_medians_times_each_in_rotating_order_and_refuses_nonsense():
+    order = []
+    fns = {name: (lambda n=name: order.append(n)) for name in "abc"}
+    seconds = xattn.interleaved_medians(fns, rounds=3, warmup=1)
+    assert set(seconds) == set("abc") and all(t >= 0 for t in seconds.values())
+    assert order == list("abc") + list("abc") + list("bca") + list("cab")
+    for bad in ({"rounds": 0}, {"warmup": -1}, {"rounds": True}):
+        with pytest.raises(ValueError, match="must be an int"):
+            xattn.interleaved_medians(fns, **bad)
+    for bad_fns in ({}, {"a": 3}, [lambda: None]):
+        with pytest.raises(ValueError, match="fns must be"):
+            xattn.interleaved_medians(bad_fns)

@@ -95,7 +95,13 @@ from xattn.reversible import (
     ReversibleFunction,
     ReversibleStack,
 )
-from xattn.utils import autocast_dtype, get_device, median_seconds, seed_everything
+from xattn.utils import (
+    autocast_dtype,
+    get_device,
+    interleaved_medians,
+    median_seconds,
+    seed_everything,
+)
 
 __version__ = "0.1.0"
 
@@ -141,6 +147,7 @@ __all__ = [
     "mask_bias",
     "masked_softmax",
     "median_seconds",
+    "interleaved_medians",
     "online_attention",
     "online_backward",
     "online_forward",

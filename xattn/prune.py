@@ -79,6 +79,16 @@ def head_mask_attend(xi: torch.Tensor):
     return attend
 
 
+def _check_layer_names(given: dict, layers: dict) -> None:
+    """Every key of ``given`` names one of the model's attention layers."""
+    unknown = sorted(set(given) - set(layers))
+    if unknown:
+        raise ValueError(
+            f"no attention layer named {unknown[0]!r}; the layers are "
+            f"{', '.join(layers)}"
+        )
+
+
 @contextlib.contextmanager
 def head_masks(
     model: nn.Module, masks: dict[str, torch.Tensor]
@@ -98,12 +108,7 @@ def head_masks(
         raise ValueError(
             f"masks must be a dict of layer name -> xi (H,), got {type(masks).__name__}"
         )
-    unknown = sorted(set(masks) - set(layers))
-    if unknown:
-        raise ValueError(
-            f"no attention layer named {unknown[0]!r}; the layers are "
-            f"{', '.join(layers)}"
-        )
+    _check_layer_names(masks, layers)
     for name, xi in masks.items():
         check_floating(f"masks[{name!r}]", xi)
         if tuple(xi.shape) != (layers[name].n_heads,):
@@ -244,12 +249,7 @@ def prune_heads(model: nn.Module, keep: dict[str, Iterable[int]]) -> nn.Module:
             f"keep must be a dict of layer name -> head indices, got "
             f"{type(keep).__name__}"
         )
-    unknown = sorted(set(keep) - set(layers))
-    if unknown:
-        raise ValueError(
-            f"no attention layer named {unknown[0]!r}; the layers are "
-            f"{', '.join(layers)}"
-        )
+    _check_layer_names(keep, layers)
     pruned = copy.deepcopy(model)
     for name, heads in keep.items():
         parent_name, _, child = name.rpartition(".")

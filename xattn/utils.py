@@ -11,7 +11,13 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "get_device", "autocast_dtype", "median_seconds"]
+__all__ = [
+    "seed_everything",
+    "get_device",
+    "autocast_dtype",
+    "median_seconds",
+    "interleaved_medians",
+]
 
 log = logging.getLogger("xattn")
 
@@ -116,3 +122,45 @@ def median_seconds(
         call()
         times.append(time.perf_counter() - start)
     return float(np.median(times))
+
+
+def interleaved_medians(
+    fns: dict[str, Callable[[], object]],
+    rounds: int = 5,
+    warmup: int = 2,
+    device: torch.device | str | None = None,
+) -> dict[str, float]:
+    """Median seconds per call of each function, timed side by side.
+
+    Every function runs ``warmup`` times untimed, then ``rounds`` rounds time one
+    call of each, in an order that rotates from round to round, so that a slow
+    stretch of a busy machine falls on all of them alike. Compare the results as
+    ratios measured in the same run. On a CUDA ``device`` each call waits for the
+    GPU to finish.
+    """
+    for name, value, low in (("rounds", rounds, 1), ("warmup", warmup, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    if not isinstance(fns, dict) or not fns or not all(map(callable, fns.values())):
+        raise ValueError(
+            f"fns must be a non-empty dict of name -> function of no arguments, "
+            f"got {fns!r}"
+        )
+    sync = torch.device(device).type == "cuda" if device is not None else False
+
+    def call(fn: Callable[[], object]) -> None:
+        fn()
+        if sync:
+            torch.cuda.synchronize()
+
+    names = list(fns)
+    for _ in range(warmup):
+        for name in names:
+            call(fns[name])
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            start = time.perf_counter()
+            call(fns[name])
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
