@@ -31,7 +31,9 @@ book: $(STAMP)
 student-site: $(STAMP)
 	$(BIN)/python -m xattn.coursework student-site --out _build/student
 
-test: book student-site
+# The two websites build side by side, one per core; then every test runs.
+test: $(STAMP)
+	$(MAKE) --no-print-directory -j $(JOBS) book student-site
 	$(BIN)/python -m pytest -n $(JOBS) --durations=25
 
 # Student versions of every chapter (nbgrader generate_assignment): $(COURSE)/release/chNN/.

@@ -107,3 +107,16 @@ def test_interleaved_medians_times_each_in_rotating_order_and_refuses_nonsense()
     for bad_fns in ({}, {"a": 3}, [lambda: None]):
         with pytest.raises(ValueError, match="fns must be"):
             xattn.interleaved_medians(bad_fns)
+
+
+def test_timers_time_one_call_while_nbgrader_grades(monkeypatch):
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    calls = []
+    xattn.median_seconds(lambda: calls.append(1), repeats=5, warmup=2)
+    assert calls == [1]
+    order = []
+    fns = {name: (lambda n=name: order.append(n)) for name in "ab"}
+    assert set(xattn.interleaved_medians(fns, rounds=5, warmup=2)) == {"a", "b"}
+    assert order == ["a", "b"]
+    with pytest.raises(ValueError, match="must be an int"):
+        xattn.median_seconds(lambda: None, repeats=0)  # still checked

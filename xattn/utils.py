@@ -11,6 +11,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from xattn.grading import autograding
+
 __all__ = [
     "seed_everything",
     "get_device",
@@ -100,7 +102,9 @@ def median_seconds(
     waits for the GPU to finish, since kernels otherwise return before their
     work is done. A median is robust to the occasional slow call of a busy
     machine; times are still for comparing implementations side by side in one
-    run, not across machines.
+    run, not across machines. While nbgrader grades a submission
+    (:func:`xattn.grading.autograding`) one call is timed and none is warmed up:
+    a grader reads no times, and a class's notebooks grade faster.
     """
     for name, value, low in (("repeats", repeats, 1), ("warmup", warmup, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -108,6 +112,8 @@ def median_seconds(
     if not callable(fn):
         raise ValueError(f"fn must be a function of no arguments, got {fn!r}")
     sync = torch.device(device).type == "cuda" if device is not None else False
+    if autograding():
+        repeats, warmup = 1, 0
 
     def call() -> None:
         fn()
@@ -136,7 +142,8 @@ def interleaved_medians(
     call of each, in an order that rotates from round to round, so that a slow
     stretch of a busy machine falls on all of them alike. Compare the results as
     ratios measured in the same run. On a CUDA ``device`` each call waits for the
-    GPU to finish.
+    GPU to finish. While nbgrader grades a submission one round is timed and none
+    is warmed up, as in :func:`median_seconds`.
     """
     for name, value, low in (("rounds", rounds, 1), ("warmup", warmup, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
@@ -147,6 +154,8 @@ def interleaved_medians(
             f"got {fns!r}"
         )
     sync = torch.device(device).type == "cuda" if device is not None else False
+    if autograding():
+        rounds, warmup = 1, 0
 
     def call(fn: Callable[[], object]) -> None:
         fn()
