@@ -52,7 +52,8 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """Each notebook's cells on one worker, in order; everything else test by test."""
+    """Each notebook's cells on one worker, in order; the grading workflow on one;
+    everything else test by test."""
     from xdist.scheduler import LoadScopeScheduling
 
     class NotebookScope(LoadScopeScheduling):
@@ -61,6 +62,10 @@ def pytest_xdist_make_scheduler(config, log):
             # 7").
             if "::Cell " in nodeid:
                 return nodeid.split("::Cell ", 1)[0]
+            # One worker for the grading workflow: its module fixture grades a whole
+            # course, which a second worker would do all over again.
+            if nodeid.startswith("tests/test_grading.py::"):
+                return "tests/test_grading.py"
             return nodeid
 
     return NotebookScope(config, log)

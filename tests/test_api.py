@@ -28,7 +28,7 @@ from xattn_book import strip_hidden_tests, undocumented_public_names  # noqa: E4
 def public_names() -> dict[str, object]:
     """Every public name, named as the API page lists it (``xattn.X`` if top-level)."""
     names = {}
-    for info in pkgutil.iter_modules(xattn.__path__, "xattn."):
+    for info in pkgutil.walk_packages(xattn.__path__, "xattn."):
         module = importlib.import_module(info.name)
         for name in module.__all__:
             full = f"xattn.{name}" if name in xattn.__all__ else f"{info.name}.{name}"

@@ -70,6 +70,26 @@ BUILT_IN = {
         "head_importance",
         "PrunedAttention",
     },
+    "14_captioning": {
+        "patchify",
+        "positions_2d",
+        "doubly_stochastic_penalty",
+        "bleu",
+        "patch_centres",
+        "grounding_accuracy",
+        "hungarian",
+        "box_area",
+        "box_iou",
+    },
+    "15_listening": {
+        "hz_to_mel",
+        "mel_to_hz",
+        "mel_filterbank",
+        "log_mel",
+        "stack_frames",
+        "edit_distance",
+        "guided_attention_weights",
+    },
 }
 
 
@@ -95,7 +115,7 @@ def normalize(node: ast.AST) -> str:
 def package_definitions() -> dict[str, tuple[str, ast.AST]]:
     """Every function and class in ``xattn.__all__``, as defined in its module."""
     found: dict[str, tuple[str, ast.AST]] = {}
-    for info in pkgutil.iter_modules(xattn.__path__, "xattn."):
+    for info in pkgutil.walk_packages(xattn.__path__, "xattn."):
         module = importlib.import_module(info.name)
         tree = ast.parse(inspect.getsource(module))
         for node in tree.body:

@@ -48,6 +48,15 @@ from xattn.counting import (
 )
 from xattn.data import CharVocab, DateTask, field_alignment, field_alignment_chance
 from xattn.decode import beam_search, greedy_decode
+from xattn.detection import (
+    Detector,
+    box_area,
+    box_iou,
+    detection_loss,
+    generalized_box_iou,
+    hungarian,
+    match_queries,
+)
 from xattn.layers import (
     CrossAttention,
     MultiHeadCrossAttention,
@@ -55,6 +64,19 @@ from xattn.layers import (
     merge_heads,
     split_heads,
     use_attention,
+)
+from xattn.listen import (
+    Listener,
+    ListenerConfig,
+    PyramidEncoder,
+    alignment_path,
+    character_error_rate,
+    edit_distance,
+    guided_attention_loss,
+    guided_attention_weights,
+    monotonic_share,
+    span_hits,
+    stack_frames,
 )
 from xattn.masks import (
     causal_mask,
@@ -95,12 +117,43 @@ from xattn.reversible import (
     ReversibleFunction,
     ReversibleStack,
 )
+from xattn.tasks.scenes import (
+    SceneExample,
+    SceneObject,
+    SceneTask,
+    WordVocab,
+    bleu,
+    grounding_accuracy,
+    grounding_chance,
+    patch_centres,
+)
+from xattn.tasks.speech import (
+    Phone,
+    Speaker,
+    SpeechBatch,
+    SpeechExample,
+    SpeechTask,
+    SpeechVocab,
+    Utterance,
+    hz_to_mel,
+    log_mel,
+    mel_filterbank,
+    mel_to_hz,
+    synthesize,
+)
 from xattn.utils import (
     autocast_dtype,
     get_device,
     interleaved_medians,
     median_seconds,
     seed_everything,
+)
+from xattn.vision import (
+    Captioner,
+    PatchEncoder,
+    doubly_stochastic_penalty,
+    patchify,
+    positions_2d,
 )
 
 __version__ = "0.1.0"
@@ -191,4 +244,47 @@ __all__ = [
     "ReversibleEncoderBlock",
     "ReversibleFunction",
     "ReversibleStack",
+    "Detector",
+    "box_area",
+    "box_iou",
+    "detection_loss",
+    "generalized_box_iou",
+    "hungarian",
+    "match_queries",
+    "Listener",
+    "ListenerConfig",
+    "PyramidEncoder",
+    "alignment_path",
+    "character_error_rate",
+    "edit_distance",
+    "guided_attention_loss",
+    "guided_attention_weights",
+    "monotonic_share",
+    "span_hits",
+    "stack_frames",
+    "SceneExample",
+    "SceneObject",
+    "SceneTask",
+    "WordVocab",
+    "bleu",
+    "grounding_accuracy",
+    "grounding_chance",
+    "patch_centres",
+    "Phone",
+    "Speaker",
+    "SpeechBatch",
+    "SpeechExample",
+    "SpeechTask",
+    "SpeechVocab",
+    "Utterance",
+    "hz_to_mel",
+    "log_mel",
+    "mel_filterbank",
+    "mel_to_hz",
+    "synthesize",
+    "Captioner",
+    "PatchEncoder",
+    "doubly_stochastic_penalty",
+    "patchify",
+    "positions_2d",
 ]

@@ -33,6 +33,7 @@ __all__ = [
     "check_memory_mask",
     "check_attn_mask",
     "check_blockwise",
+    "check_boxes",
 ]
 
 
@@ -380,3 +381,13 @@ def check_blockwise(
     check_bool("causal", causal)
     check_positive_int("block_size", block_size)
     check_scale(scale)
+
+
+def check_boxes(name: str, boxes: torch.Tensor) -> None:
+    """Boxes are a floating (N, 4) tensor of (x0, y0, x1, y1) rows."""
+    check_floating(name, boxes)
+    if boxes.dim() != 2 or boxes.shape[-1] != 4:
+        raise ValueError(
+            f"{name} must be (N, 4) boxes (x0, y0, x1, y1), got {name} "
+            f"{fmt_shape(boxes)}"
+        )

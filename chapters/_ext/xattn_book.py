@@ -116,7 +116,7 @@ def undocumented_public_names(package: str = "xattn") -> list[str]:
     """Public names (in each module's ``__all__``) without a docstring of their own."""
     root = importlib.import_module(package)
     missing = []
-    for info in pkgutil.iter_modules(root.__path__, f"{package}."):
+    for info in pkgutil.walk_packages(root.__path__, f"{package}."):
         module = importlib.import_module(info.name)
         if not (module.__doc__ or "").strip():
             missing.append(info.name)

@@ -1,0 +1,171 @@
+"""Patches, 2-D positions, the patch encoder and the captioner (chapter 14)."""
+
+import pytest
+import torch
+
+import xattn
+from xattn.vision import (
+    Captioner,
+    PatchEncoder,
+    doubly_stochastic_penalty,
+    patchify,
+    positions_2d,
+)
+
+
+def cfg(**kw):
+    base = dict(src_vocab_size=1, tgt_vocab_size=12, d_model=32, n_heads=4,
+                n_layers=1, n_decoder_layers=1, dropout=0.0, max_len=16)  # fmt: skip
+    return xattn.Seq2SeqConfig(**{**base, **kw})
+
+
+def test_patchify_reads_row_by_row_and_round_trips():
+    x = torch.randn(2, 3, 12, 8)
+    p = patchify(x, 4)
+    assert p.shape == (2, 6, 48)
+    assert torch.equal(p[1, 3], x[1, :, 4:8, 4:8].flatten())  # row 1, column 1
+    back = p.reshape(2, 3, 2, 3, 4, 4).permute(0, 3, 1, 4, 2, 5).reshape(2, 3, 12, 8)
+    assert torch.equal(back, x)
+
+
+def test_positions_2d_split_columns_and_rows():
+    t = positions_2d(3, 4, 16).reshape(3, 4, 16)
+    assert torch.equal(t[0, 2, :8], t[2, 2, :8]) and torch.equal(
+        t[1, 0, 8:], t[1, 3, 8:]
+    )
+    assert torch.equal(t[0, 1, :8], xattn.sinusoidal_positions(4, 8)[1])
+    assert not torch.equal(t[0, 1], t[1, 0])
+
+
+def test_patch_encoder_and_captioner_shapes_and_weights():
+    enc = PatchEncoder(16, 4, 32, 4, 1)
+    assert enc(torch.rand(2, 3, 16, 16)).shape == (2, 16, 32)
+    assert PatchEncoder(16, 4, 32, 4, 0)(torch.rand(1, 3, 16, 16)).shape == (1, 16, 32)
+    model = Captioner(cfg(), image_size=16, patch=4).eval()
+    tgt = torch.tensor([[1, 4, 5, 0], [1, 6, 7, 8]])
+    assert model(torch.rand(2, 3, 16, 16), tgt).shape == (2, 4, 12)
+    model.decoder.keep_cross_weights()
+    model(torch.rand(2, 3, 16, 16), tgt)
+    w = model.decoder.cross_weights()
+    assert w.shape == (1, 2, 4, 4, 16)
+    assert torch.allclose(w.sum(-1), torch.ones(1, 2, 4, 4))
+    out = model.generate(torch.rand(2, 3, 16, 16), 1, 2, max_len=5)
+    assert out.shape[0] == 2 and out.shape[1] <= 5 and out.dtype == torch.long
+
+
+def test_captioner_learns_to_tell_two_colours():
+    torch.manual_seed(0)
+    model = Captioner(cfg(), image_size=8, patch=4)
+    images = torch.zeros(2, 3, 8, 8)
+    images[0, 0], images[1, 2] = 1.0, 1.0  # red, blue
+    tgt_in, tgt_out = torch.tensor([[1, 4], [1, 5]]), torch.tensor([[4, 2], [5, 2]])
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    for _ in range(60):
+        loss = torch.nn.functional.cross_entropy(
+            model(images, tgt_in).flatten(0, 1), tgt_out.flatten()
+        )
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    assert model.generate(images, 1, 2, 3)[:, 0].tolist() == [4, 5]
+
+
+def test_doubly_stochastic_penalty():
+    w = torch.full((1, 2, 4), 0.25)  # each patch gets 0.5 over two words
+    assert torch.isclose(doubly_stochastic_penalty(w), torch.tensor(4 * 0.25))
+    assert torch.isclose(doubly_stochastic_penalty(w, tau=0.5), torch.tensor(0.0))
+    mask = torch.tensor([[True, False]])  # one word: 0.25 each
+    assert torch.isclose(doubly_stochastic_penalty(w, mask), torch.tensor(4 * 0.75**2))
+    peaked = torch.tensor([[[1.0, 0, 0, 0], [1.0, 0, 0, 0]]])
+    assert doubly_stochastic_penalty(peaked) > doubly_stochastic_penalty(w)
+
+
+CASES = [
+    (
+        "patchify int",
+        lambda: patchify(torch.ones(1, 3, 8, 8, dtype=torch.long), 4),
+        r"images must be a floating-point tensor",
+    ),
+    (
+        "patchify dims",
+        lambda: patchify(torch.ones(3, 8, 8), 4),
+        r"images must be \(B, C, H, W\)",
+    ),
+    (
+        "patchify divisible",
+        lambda: patchify(torch.ones(1, 3, 8, 6), 4),
+        r"W=6 must be divisible by patch=4",
+    ),
+    (
+        "patchify patch",
+        lambda: patchify(torch.ones(1, 3, 8, 8), 0),
+        r"patch must be a positive int",
+    ),
+    ("positions d", lambda: positions_2d(2, 2, 6), r"divisible by 4"),
+    ("positions rows", lambda: positions_2d(0, 2, 8), r"rows must be a positive int"),
+    (
+        "encoder size",
+        lambda: PatchEncoder(10, 4, 32),
+        r"image_size=10 must be divisible",
+    ),
+    (
+        "encoder layers",
+        lambda: PatchEncoder(8, 4, 32, 4, -1),
+        r"n_layers must be an int >= 0",
+    ),
+    (
+        "encoder images",
+        lambda: PatchEncoder(8, 4, 32)(torch.ones(1, 3, 16, 16)),
+        r"images must be \(B, 3, 8, 8\), got images \(1, 3, 16, 16\)",
+    ),
+    (
+        "captioner cfg",
+        lambda: Captioner({"d_model": 32}),
+        r"cfg must be a Seq2SeqConfig",
+    ),
+    (
+        "captioner ids",
+        lambda: Captioner(cfg(), 8, 4)(torch.ones(1, 3, 8, 8), torch.ones(1, 3)),
+        r"tgt_in must be \(B, Lq\) torch.long",
+    ),
+    (
+        "captioner batch",
+        lambda: Captioner(cfg(), 8, 4)(
+            torch.ones(2, 3, 8, 8), torch.ones(1, 3, dtype=torch.long)
+        ),
+        r"share the batch size",
+    ),
+    (
+        "captioner long",
+        lambda: Captioner(cfg(), 8, 4)(
+            torch.ones(1, 3, 8, 8), torch.ones(1, 17, dtype=torch.long)
+        ),
+        r"longer than max_len=16",
+    ),
+    (
+        "penalty dims",
+        lambda: doubly_stochastic_penalty(torch.ones(2, 3)),
+        r"weights must be \(B, Lq, N\)",
+    ),
+    (
+        "penalty mask",
+        lambda: doubly_stochastic_penalty(
+            torch.ones(2, 3, 4), torch.ones(2, 4, dtype=torch.bool)
+        ),
+        r"tgt_mask must be bool \(B, Lq\) = \(2, 3\)",
+    ),
+    (
+        "penalty tau",
+        lambda: doubly_stochastic_penalty(torch.ones(2, 3, 4), tau=-1.0),
+        r"tau must be a finite number",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "call, pattern", [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_bad_input_raises_a_clear_value_error(call, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        call()
