@@ -49,6 +49,7 @@ __all__ = [
     "bleu",
 ]
 
+#: The shapes a scene draws, in the order of their class ids.
 SHAPES = ("circle", "square", "triangle")
 #: RGB in [0, 1]: bright on the dark background, and far apart from each other.
 COLOURS = {

@@ -45,9 +45,12 @@ __all__ = [
     "SpeechTask",
 ]
 
+#: The characters the synthesizer speaks: lowercase letters, digits and space.
 ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789 "
-SAMPLE_RATE = 8000  # Hz: formants up to 4 kHz, enough for these sounds
-HOP = 80  # samples between feature frames: 10 ms at 8 kHz
+#: Samples per second (Hz): formants up to 4 kHz, enough for these sounds.
+SAMPLE_RATE = 8000
+#: Samples between feature frames: 10 ms at 8 kHz.
+HOP = 80
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,7 @@ def _phones() -> dict[str, Phone]:
     return {c: phones[c] for c in ALPHABET}
 
 
+#: The sound of every character of :data:`ALPHABET`, a :class:`Phone` each.
 PHONES = _phones()
 
 
