@@ -90,6 +90,7 @@ BUILT_IN = {
         "edit_distance",
         "guided_attention_weights",
     },
+    "17_reading": {"rollout", "trapezoid", "js_divergence"},
 }
 
 
