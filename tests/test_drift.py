@@ -90,6 +90,13 @@ BUILT_IN = {
         "edit_distance",
         "guided_attention_weights",
     },
+    "16_perceiver": {
+        "fourier_features",
+        "grid_positions",
+        "image_inputs",
+        "LatentCrossBlock",
+        "perceiver_flops",
+    },
     "17_reading": {"rollout", "trapezoid", "js_divergence"},
 }
 

@@ -115,6 +115,16 @@ from xattn.online import (
     online_backward,
     online_forward,
 )
+from xattn.perceiver import (
+    LatentCrossBlock,
+    Perceiver,
+    PerceiverConfig,
+    fourier_features,
+    grid_positions,
+    image_inputs,
+    perceiver_flops,
+    stack_modalities,
+)
 from xattn.plotting import plot_attention, plot_attention_grid, plot_scores
 from xattn.prune import (
     PrunedAttention,
@@ -325,4 +335,12 @@ __all__ = [
     "target_prob_fn",
     "trapezoid",
     "with_step_weights",
+    "LatentCrossBlock",
+    "Perceiver",
+    "PerceiverConfig",
+    "fourier_features",
+    "grid_positions",
+    "image_inputs",
+    "perceiver_flops",
+    "stack_modalities",
 ]
