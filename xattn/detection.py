@@ -56,7 +56,7 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def generalized_box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """GIoU (Rezatofighi et al. 2019): IoU minus the share of the smallest enclosing
-    box that neither box covers; -1 for far-apart boxes, 1 for equal ones.
+    box that neither box covers; 1 for equal boxes, tending to -1 as they move apart.
 
     Unlike IoU, it still has a gradient when two boxes do not overlap.
 
@@ -78,9 +78,10 @@ def generalized_box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def hungarian(cost: torch.Tensor) -> torch.Tensor:
     """The assignment of rows to distinct columns with the least total cost.
 
-    Kuhn and Munkres's algorithm with potentials, O(n^2 m) for n rows and m >= n
-    columns: each row in turn is added along the cheapest augmenting path, found
-    with a Dijkstra-like search over reduced costs.
+    Kuhn's Hungarian method in its later shortest-augmenting-path form with
+    potentials, O(n^2 m) for n rows and m >= n columns: each row in turn is added
+    along the cheapest augmenting path, found with a Dijkstra-like search over
+    reduced costs.
 
     Shapes:
         cost (n, m), n <= m -> columns (n,): row i goes to column ``columns[i]``
@@ -226,9 +227,10 @@ def match_queries(
 ) -> list[torch.Tensor]:
     """For each image, the query that predicts each present object (Hungarian).
 
-    The cost of giving object j to query i is DETR's: ``-p_i(class_j)`` plus the L1
-    distance of the boxes (in units of the image size) plus ``-GIoU``, weighted by
-    ``weights``.
+    The cost of giving object j to query i has DETR's form: ``-p_i(class_j)`` plus
+    the L1 distance of the corners ``(x0, y0, x1, y1)`` divided by the image size
+    (DETR uses normalized centre, width and height) plus ``-GIoU``, weighted by
+    ``weights`` (DETR's 1, 5 and 2).
 
     Shapes:
         logits (B, Q, C + 1), boxes (B, Q, 4), labels (B, M), true_boxes (B, M, 4),

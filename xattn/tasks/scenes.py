@@ -3,8 +3,8 @@
 Every scene is a pure function of a seed: a few shapes (circle, square, triangle), each
 in one of four colours, placed without overlap on a dark canvas. Each object fills
 most of a 2 x 2 block of an 8-pixel grid (``cell``), jittered within it, so that an
-8 x 8 patch holds a quarter of at most one object: a patch-sized view of a shape that
-a tiny model learns within a minute. The caption names
+8 x 8 patch holds part of at most one object: a patch-sized view of a shape that a
+tiny model learns within a minute. The caption names
 them in *reading order*, the object nearer the top-left corner (smaller ``x + y`` of
 its centre) first, and says how each one lies relative to the next::
 
@@ -163,7 +163,7 @@ class SceneTask:
             likely).
         cell: objects sit on a grid of ``cell``-pixel squares, each inside its own
             2 x 2 block of squares (jittered within it); with patches of ``cell``
-            pixels, a patch holds a quarter of at most one object.
+            pixels, a patch holds part of at most one object.
         min_side, max_side: the side of an object's box, in pixels (at most
             ``2 * cell``).
         margin: the least difference, in pixels, between ``|dx|`` and ``|dy|`` of
