@@ -3,11 +3,13 @@
 The encoder reads log-mel frames and halves their number ``n_halvings`` times by
 concatenating adjacent frames and projecting them back to D, as the pyramidal
 encoder of Listen, Attend and Spell (Chan et al., 2016) does; three halvings divide
-the frames, and the decoder's cross-attention cost, by 8. The decoder is the
-book's :class:`xattn.model.Decoder`, cross-attending to those frames.
+the frames by 8, and with them the decoder cross-attention's key and value
+projections, scores and weighted sum (its query and output projections run over the
+target, and do not shrink). The decoder is the book's :class:`xattn.model.Decoder`,
+cross-attending to those frames.
 
 Also here: character error rate (edit distance), the guided-attention loss of
-Tachibana et al. (2017), and two scores of an alignment: how often its argmax moves
+Tachibana et al. (2018), and two scores of an alignment: how often its argmax moves
 forward, and how often it lands inside the character's true span.
 
 Shapes: B batch, F frames (F' after the pyramid), M mel bins, D model width,
