@@ -169,3 +169,12 @@ CASES = [
 def test_bad_input_raises_a_clear_value_error(call, pattern):
     with pytest.raises(ValueError, match=pattern):
         call()
+
+
+def test_patch_encoder_from_config_takes_the_decoder_sizes():
+    cfg = xattn.Seq2SeqConfig(5, 7, d_model=32, n_heads=4, n_layers=2, d_ff=48)
+    enc = xattn.PatchEncoder.from_config(cfg, image_size=16, patch=4)
+    assert len(enc.layers) == 2 and enc.n_patches == 16 and enc.d_model == 32
+    assert len(xattn.PatchEncoder.from_config(cfg, 16, 4, n_layers=0).layers) == 0
+    with pytest.raises(ValueError, match="Seq2SeqConfig"):
+        xattn.PatchEncoder.from_config({"d_model": 32})

@@ -169,15 +169,7 @@ class Detector(nn.Module):
             raise ValueError(f"n_queries must be a positive int, got {n_queries!r}")
         self.cfg, self.n_queries, self.image_size = cfg, n_queries, image_size
         self.n_classes = cfg.tgt_vocab_size
-        self.encoder = PatchEncoder(
-            image_size,
-            patch,
-            cfg.d_model,
-            cfg.n_heads,
-            cfg.n_layers if encoder_layers is None else encoder_layers,
-            cfg.ff_width,
-            cfg.dropout,
-        )
+        self.encoder = PatchEncoder.from_config(cfg, image_size, patch, encoder_layers)
         self.queries = nn.Parameter(torch.randn(n_queries, cfg.d_model))
         self.decoder = Decoder(cfg)
         self.class_head = nn.Linear(cfg.d_model, self.n_classes + 1)

@@ -131,6 +131,28 @@ class PatchEncoder(nn.Module):
         )
         self.norm = nn.LayerNorm(d_model)
 
+    @classmethod
+    def from_config(
+        cls,
+        cfg: Seq2SeqConfig,
+        image_size: int = 48,
+        patch: int = 8,
+        n_layers: int | None = None,
+    ) -> PatchEncoder:
+        """The encoder a decoder of ``cfg`` reads: its width, heads, feed-forward
+        width and dropout, and ``cfg.n_layers`` blocks unless ``n_layers`` is given."""
+        if not isinstance(cfg, Seq2SeqConfig):
+            raise ValueError(f"cfg must be a Seq2SeqConfig, got {type(cfg).__name__}")
+        return cls(
+            image_size,
+            patch,
+            cfg.d_model,
+            cfg.n_heads,
+            cfg.n_layers if n_layers is None else n_layers,
+            cfg.ff_width,
+            cfg.dropout,
+        )
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         want = (3, self.image_size, self.image_size)
         if images.dim() != 4 or tuple(images.shape[1:]) != want:
@@ -172,15 +194,7 @@ class Captioner(nn.Module):
         if not isinstance(cfg, Seq2SeqConfig):
             raise ValueError(f"cfg must be a Seq2SeqConfig, got {type(cfg).__name__}")
         self.cfg = cfg
-        self.encoder = PatchEncoder(
-            image_size,
-            patch,
-            cfg.d_model,
-            cfg.n_heads,
-            cfg.n_layers if encoder_layers is None else encoder_layers,
-            cfg.ff_width,
-            cfg.dropout,
-        )
+        self.encoder = PatchEncoder.from_config(cfg, image_size, patch, encoder_layers)
         self.embed = nn.Embedding(
             cfg.tgt_vocab_size, cfg.d_model, padding_idx=cfg.pad_id
         )
