@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from xattn.checks import check_floating, check_number, check_positive_int, fmt_shape
+from xattn.data import CharVocab
 
 __all__ = [
     "ALPHABET",
@@ -319,38 +320,34 @@ def log_mel(
     return torch.log(bank @ power + 1e-6).transpose(-1, -2)  # (..., F, M)
 
 
-class SpeechVocab:
-    """Characters to ids and back, with ``<pad>`` 0, ``<bos>`` 1 and ``<eos>`` 2."""
+class SpeechVocab(CharVocab):
+    """Characters to ids and back, with ``<pad>`` 0, ``<bos>`` 1 and ``<eos>`` 2.
+
+    There is no ``<unk>``: encoding a character outside the vocabulary is an error.
+    The characters keep the order they are given in; decoding is
+    :class:`xattn.CharVocab`'s.
+    """
 
     specials = ("<pad>", "<bos>", "<eos>")
 
     def __init__(self, chars: str = ALPHABET):
         if len(set(chars)) != len(chars) or set(chars) - set(ALPHABET):
             raise ValueError(f"chars must be distinct characters of {ALPHABET!r}")
-        self.tokens = list(self.specials) + list(chars)
-        self.index = {t: i for i, t in enumerate(self.tokens)}
-        self.pad_id, self.bos_id, self.eos_id = 0, 1, 2
+        self.itos = list(self.specials) + list(chars)
+        self.stoi = {t: i for i, t in enumerate(self.itos)}
+        self.pad_id, self.bos_id, self.eos_id, self.unk_id = 0, 1, 2, None
 
-    def __len__(self) -> int:
-        return len(self.tokens)
+    @property
+    def tokens(self) -> list[str]:
+        """Every token, its id its index: the three specials, then the characters."""
+        return self.itos
 
-    def encode(self, text: str) -> list[int]:
-        """Ids of the characters of ``text`` (no bos or eos)."""
-        missing = set(text) - set(self.index)
+    def encode(self, text: str, bos: bool = False, eos: bool = False) -> list[int]:
+        """Ids of the characters of ``text``, with ``<bos>``/``<eos>`` if asked."""
+        missing = set(text) - set(self.stoi)
         if missing:
             raise ValueError(f"characters {sorted(missing)} are not in the vocabulary")
-        return [self.index[c] for c in text]
-
-    def decode(self, ids: Sequence[int]) -> str:
-        """The text of ``ids``, up to the first eos; pad and bos are dropped."""
-        out = []
-        for i in ids:
-            i = int(i)
-            if i == self.eos_id:
-                break
-            if i > self.eos_id:
-                out.append(self.tokens[i])
-        return "".join(out)
+        return super().encode(text, bos, eos)
 
 
 @dataclass(frozen=True)
