@@ -84,6 +84,27 @@ def test_intervene_changes_every_digit_of_one_field_and_nothing_else(task):
                 assert new.source[n0:n1] == new.target[:4]
 
 
+@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize(
+    ("day", "field"),
+    [(dt.date(2027, 11, 29), "month"), (dt.date(2027, 1, 31), "month"),
+     (dt.date(2024, 2, 29), "year"), (dt.date(2024, 2, 29), "month"),
+     (dt.date(2024, 2, 29), "day")],
+)  # fmt: skip
+def test_intervene_keeps_a_real_date_on_the_29th_and_31st(task, day, field, seed):
+    # 2027 is no leap year: its Nov 29 must not move to February, nor Feb 29, 2024
+    # to a year without one
+    example = task.example(day, "en", "{d} {month} {Y}")
+    new = dt.date.fromisoformat(intervene(example, field, random.Random(seed)).target)
+    old_digits, new_digits = (
+        example.target[slice(*xattn.data.TARGET_FIELDS[field])],
+        new.isoformat()[slice(*xattn.data.TARGET_FIELDS[field])],
+    )
+    assert all(a != b for a, b in zip(old_digits, new_digits))
+    if field == "year":
+        assert (new.month, new.day) == (2, 29)
+
+
 def test_intervene_is_a_function_of_the_rng_and_checks_the_field(task):
     example = task.example(dt.date(2023, 3, 17), "en", "the {ord} of {month} {Y}")
     a = intervene(example, "day", random.Random(5))

@@ -13,7 +13,10 @@ of the encoder's self-attention composed with it (:func:`cross_rollout`),
 :func:`gradient_x_input` and :func:`integrated_gradients` on the source
 embeddings. :func:`adversarial_attention` searches for cross-attention weights
 far from the model's (in :func:`js_divergence`) that leave its prediction almost
-unchanged, as Jain and Wallace (2019) did.
+unchanged, after Jain and Wallace (2019); they searched the one attention layer of
+recurrent models (classification, QA, NLI) for several adversaries at once, kept apart,
+while here one adversary is optimized jointly over every layer and head at one
+teacher-forced step.
 """
 
 from __future__ import annotations
@@ -110,10 +113,12 @@ def _new_value(field: str, date, rng: random.Random) -> int:
     """A value of ``field`` whose ISO digits all differ from ``date``'s."""
     width = 4 if field == "year" else 2
     old = _digits(getattr(date, field), width)
-    if field == "year":
-        pool = range(1950, 2050)
-    elif field == "month":
-        pool = [m for m in range(1, 13) if date.day <= calendar.monthrange(2000, m)[1]]
+    if field == "year":  # Feb 29 stays a date only in a leap year
+        leap_day = (date.month, date.day) == (2, 29)
+        pool = [y for y in range(1950, 2050) if not leap_day or calendar.isleap(y)]
+    elif field == "month":  # the day must exist in the new month of this year
+        days = [calendar.monthrange(date.year, m)[1] for m in range(1, 13)]
+        pool = [m for m in range(1, 13) if date.day <= days[m - 1]]
     else:
         pool = range(1, calendar.monthrange(date.year, date.month)[1] + 1)
     choices = [v for v in pool if all(a != b for a, b in zip(_digits(v, width), old))]
@@ -564,7 +569,9 @@ def adversarial_attention(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Cross-attention weights at ``step`` as far as possible from the model's own
     (mean JS divergence over layers and heads) while the output distribution
-    there moves by at most ``eps`` in total variation (Jain and Wallace 2019).
+    there moves by at most ``eps`` in total variation, after Jain and Wallace
+    (2019), who searched one attention layer for several adversaries at once;
+    here one adversary covers every layer and head at one teacher-forced step.
 
     Adam on the logits of the weights (every layer and head of ``step``), from
     the model's own plus Gaussian noise, maximizing ``JS - penalty * max(0, TV -
