@@ -50,8 +50,8 @@ def fourier_features(
 ) -> torch.Tensor:
     """Positions in [-1, 1] and their sines and cosines at ``n_bands`` frequencies.
 
-    Frequencies f_k are spaced evenly from 1 to ``max_freq / 2`` (the Nyquist
-    frequency of a grid of ``max_freq`` points over [-1, 1]); each coordinate x
+    Frequencies f_k are spaced evenly from 1 to ``max_freq / 2`` (about the
+    Nyquist frequency of a grid of ``max_freq`` points over [-1, 1]); each coordinate x
     gives ``x, sin(pi f_1 x), ..., sin(pi f_K x), cos(pi f_1 x), ..., cos(pi f_K x)``.
 
     Shapes:
