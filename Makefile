@@ -50,7 +50,8 @@ feedback: $(STAMP)
 	$(BIN)/python -m xattn.coursework feedback --course $(COURSE) $(if $(ONLY),--only $(ONLY))
 
 # Speed measurements (not tests): attention layers, training steps, convergence, decoding caches,
-# blockwise and approximate attention, reversible layers, int8 and pruned models.
+# blockwise and approximate attention, reversible layers, int8 and pruned models, and the
+# chapters that train on scenes and speech, run with two threads.
 bench: $(STAMP)
 	$(BIN)/python bench/attention.py
 	$(BIN)/python bench/train.py
@@ -58,6 +59,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/approximate.py
 	$(BIN)/python bench/reversible.py
 	$(BIN)/python bench/compression.py
+	$(BIN)/python bench/chapter_training.py --threads 2
 
 # Maintainers: re-resolve every pin after changing pyproject.toml.
 lock:
