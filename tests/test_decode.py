@@ -128,3 +128,29 @@ def test_no_end_token_writes_max_len_tokens(model, src, use_cache):
         model, src, beam_size=1, max_len=7, eos_id=None, use_cache=use_cache
     )
     assert torch.equal(beam, tokens)
+
+
+def test_greedy_tokens_never_writes_padding_and_pads_after_eos():
+    # Scripted logits: row 0 prefers pad (0) then says 5, then eos (2); row 1 says 4, 4.
+    script = torch.tensor(
+        [
+            [[9.0, 0, 0, 0, 0, 1], [0, 0, 9, 0, 0, 0], [0, 0, 0, 0, 0, 9]],
+            [[0.0, 0, 0, 0, 9, 0], [0, 0, 0, 0, 9, 0], [0, 0, 0, 0, 9, 0]],
+        ]
+    )  # (B, T, V)
+    seen = []
+
+    def next_logits(tokens):
+        seen.append(tokens.clone())
+        return script[:, tokens.shape[1] - 1].clone()
+
+    tokens, logits = xattn.greedy_tokens(
+        next_logits, 2, 3, bos_id=1, eos_id=2, pad_id=0
+    )
+    assert tokens.tolist() == [[5, 2, 0], [4, 4, 4]]
+    assert logits.shape == (2, 3, 6) and torch.isinf(logits[..., 0]).all()
+    assert seen[0].tolist() == [[1], [1]]  # <bos> first
+    with pytest.raises(ValueError, match="next_logits must be a function"):
+        xattn.greedy_tokens(None, 2, 3, bos_id=1, eos_id=2, pad_id=0)
+    with pytest.raises(ValueError, match="max_len"):
+        xattn.greedy_tokens(next_logits, 2, 0, bos_id=1, eos_id=2, pad_id=0)

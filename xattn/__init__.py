@@ -47,7 +47,7 @@ from xattn.counting import (
     transformer_parameter_count,
 )
 from xattn.data import CharVocab, DateTask, field_alignment, field_alignment_chance
-from xattn.decode import beam_search, greedy_decode
+from xattn.decode import beam_search, greedy_decode, greedy_tokens
 from xattn.detection import (
     Detector,
     box_area,
@@ -317,6 +317,7 @@ __all__ = [
     "doubly_stochastic_penalty",
     "patchify",
     "positions_2d",
+    "greedy_tokens",
     "adversarial_attention",
     "agreement",
     "cross_rollout",

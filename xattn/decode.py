@@ -9,6 +9,8 @@ projects the memory again in every block: the same numbers, much more work.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from xattn.checks import (
@@ -20,7 +22,7 @@ from xattn.checks import (
 )
 from xattn.model import Seq2Seq
 
-__all__ = ["greedy_decode", "beam_search"]
+__all__ = ["greedy_decode", "greedy_tokens", "beam_search"]
 
 
 def _check_decode_args(
@@ -97,13 +99,50 @@ def greedy_decode(
     _check_decode_args(model, src, max_len, bos_id, eos_id, use_cache)
     memory, src_mask = model.encode(src)
     caches = model.init_cache(memory) if use_cache else None
-    b = src.shape[0]
-    tokens = torch.full((b, 1), bos_id, dtype=torch.long, device=src.device)  # (B, 1)
-    finished = torch.zeros(src.shape[0], dtype=torch.bool, device=src.device)
+    return greedy_tokens(
+        lambda tokens: _next_logits(model, tokens, memory, src_mask, caches),
+        src.shape[0],
+        max_len,
+        bos_id=bos_id,
+        eos_id=eos_id,
+        pad_id=model.cfg.pad_id,
+        device=src.device,
+    )
+
+
+@torch.no_grad()
+def greedy_tokens(
+    next_logits: Callable[[torch.Tensor], torch.Tensor],
+    batch: int,
+    max_len: int,
+    *,
+    bos_id: int,
+    eos_id: int | None,
+    pad_id: int,
+    device: torch.device | str = "cpu",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The greedy loop of :func:`greedy_decode`, for any decoder.
+
+    ``next_logits(tokens)`` gives the logits of the position after ``tokens``
+    (``<bos>`` first); the captioner and the listener of chapters 14 and 15 pass
+    their own decoders. The padding token is never written, positions after a
+    sentence's ``<eos>`` are returned as padding, and the loop stops once every
+    sentence has ended (never, with ``eos_id=None``).
+
+    Shapes:
+        next_logits: tokens (B, t) -> (B, V); returns tokens (B, T) without
+        ``<bos>`` and their logits (B, T, V), T <= max_len
+    """
+    if not callable(next_logits):
+        raise ValueError(f"next_logits must be a function, got {next_logits!r}")
+    check_positive_int("batch", batch)
+    check_positive_int("max_len", max_len)
+    tokens = torch.full((batch, 1), bos_id, dtype=torch.long, device=device)  # (B, 1)
+    finished = torch.zeros(batch, dtype=torch.bool, device=device)
     all_logits = []
     for _ in range(max_len):
-        logits = _next_logits(model, tokens, memory, src_mask, caches)  # (B, V)
-        logits[:, model.cfg.pad_id] = float("-inf")
+        logits = next_logits(tokens)  # (B, V)
+        logits[:, pad_id] = float("-inf")
         all_logits.append(logits)
         next_token = logits.argmax(-1)  # (B,)
         tokens = torch.cat([tokens, next_token[:, None]], dim=1)
@@ -112,7 +151,7 @@ def greedy_decode(
             if bool(finished.all()):
                 break
     # (B, T), without <bos>
-    out = _pad_after_eos(tokens[:, 1:], eos_id, model.cfg.pad_id)
+    out = _pad_after_eos(tokens[:, 1:], eos_id, pad_id)
     return out, torch.stack(all_logits, dim=1)
 
 

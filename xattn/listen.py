@@ -35,6 +35,7 @@ from xattn.checks import (
     check_positive_int,
     fmt_shape,
 )
+from xattn.decode import greedy_tokens
 from xattn.model import Decoder, Encoder, Seq2SeqConfig
 
 __all__ = [
@@ -233,25 +234,24 @@ class Listener(nn.Module):
         eos_id: int,
         max_len: int = 16,
     ) -> list[list[int]]:
-        """Greedy decoding: the ids of each utterance, up to (not with) its eos.
+        """Greedy decoding (:func:`xattn.greedy_tokens`): the ids of each utterance, up
+        to (not with) its eos.
 
         Shapes:
             features (B, F, M), feature_mask (B, F) -> B lists of ids
         """
-        check_positive_int("max_len", max_len)
         memory, memory_mask = self.encoder(features, feature_mask)
-        b = features.shape[0]
-        ids = torch.full((b, 1), bos_id, dtype=torch.long, device=features.device)
-        done = torch.zeros(b, dtype=torch.bool, device=features.device)
-        for _ in range(max_len):
-            nxt = self.decode(ids, memory, memory_mask)[:, -1].argmax(-1)  # (B,)
-            nxt = torch.where(done, self.cfg.pad_id, nxt)
-            ids = torch.cat([ids, nxt[:, None]], dim=1)
-            done |= nxt == eos_id
-            if done.all():
-                break
+        ids, _ = greedy_tokens(
+            lambda tokens: self.decode(tokens, memory, memory_mask)[:, -1],
+            features.shape[0],
+            max_len,
+            bos_id=bos_id,
+            eos_id=eos_id,
+            pad_id=self.cfg.pad_id,
+            device=features.device,
+        )
         out = []
-        for row in ids[:, 1:].tolist():
+        for row in ids.tolist():
             out.append(row[: row.index(eos_id)] if eos_id in row else row)
         return [[i for i in row if i != self.cfg.pad_id] for row in out]
 

@@ -20,6 +20,7 @@ from torch import nn
 
 from xattn.blocks import EncoderBlock, sinusoidal_positions
 from xattn.checks import check_floating, check_number, check_positive_int, fmt_shape
+from xattn.decode import greedy_tokens
 from xattn.model import Decoder, Seq2SeqConfig
 
 __all__ = [
@@ -242,26 +243,25 @@ class Captioner(nn.Module):
     def generate(
         self, images: torch.Tensor, bos_id: int, eos_id: int, max_len: int = 12
     ) -> torch.Tensor:
-        """Greedy captions: the likeliest word at each step, until ``<eos>``.
+        """Greedy captions (:func:`xattn.greedy_tokens`): the likeliest word at each
+        step, never ``<pad>``, until ``<eos>``.
 
         Returns the generated ids after ``<bos>``, ``<pad>`` after each ``<eos>``.
 
         Shapes:
             images (B, 3, H, W) -> ids (B, <= max_len)
         """
-        check_positive_int("max_len", max_len)
         memory = self.encode(images)  # (B, N, D)
-        b = memory.shape[0]
-        ids = torch.full((b, 1), bos_id, dtype=torch.long, device=memory.device)
-        done = torch.zeros(b, dtype=torch.bool, device=memory.device)
-        for _ in range(max_len):
-            nxt = self.decode(ids, memory)[:, -1].argmax(-1)  # (B,)
-            nxt = nxt.masked_fill(done, self.cfg.pad_id)
-            ids = torch.cat([ids, nxt[:, None]], dim=1)  # (B, t + 1)
-            done |= nxt == eos_id
-            if done.all():
-                break
-        return ids[:, 1:]
+        ids, _ = greedy_tokens(
+            lambda tokens: self.decode(tokens, memory)[:, -1],
+            memory.shape[0],
+            max_len,
+            bos_id=bos_id,
+            eos_id=eos_id,
+            pad_id=self.cfg.pad_id,
+            device=memory.device,
+        )
+        return ids
 
 
 def doubly_stochastic_penalty(
