@@ -12,7 +12,7 @@ JOBS   ?= 2
 # by git, and deleted by no target.
 COURSE ?= $(or $(XATTN_COURSE),course)
 
-.PHONY: env book student-site test student grades feedback bench lock clean
+.PHONY: env book student-site test execute student grades feedback bench lock clean
 
 env: $(STAMP)
 
@@ -35,6 +35,11 @@ student-site: $(STAMP)
 test: $(STAMP)
 	$(MAKE) --no-print-directory -j $(JOBS) book student-site
 	$(BIN)/python -m pytest -n $(JOBS) --durations=25
+
+# Re-execute chapters in place, as the tests run them (one thread, the CPU settings of
+# conftest.py): make execute NB="chapters/08_training.ipynb chapters/09_decoding.ipynb".
+execute: $(STAMP)
+	$(BIN)/python tests/execute.py $(NB)
 
 # Student versions of every chapter (nbgrader generate_assignment): $(COURSE)/release/chNN/.
 student: $(STAMP)

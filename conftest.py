@@ -6,6 +6,37 @@ of notebooks across pytest-xdist workers.
 """
 
 import os
+import platform
+
+
+def _numpy_avx512_names() -> str:
+    """NumPy's names for its AVX-512 kernels (renamed in 2.4), without importing it."""
+    from importlib.metadata import version
+
+    major, minor = (int(part) for part in version("numpy").split(".")[:2])
+    if (major, minor) >= (2, 4):
+        return "X86_V4 AVX512_ICL AVX512_SPR"
+    return (
+        "AVX512F AVX512CD AVX512_KNL AVX512_KNM AVX512_SKX AVX512_CLX AVX512_CNL "
+        "AVX512_ICL"
+    )
+
+
+# The same digits on every x86-64 CPU. The stored outputs are compared digit for
+# digit, and training amplifies a difference in the last bit of a sum into a
+# different third decimal. PyTorch, MKL, NumPy and OpenBLAS each pick their kernels
+# by the CPU (AVX-512 on some, AVX2 on others); these pin all four to their AVX2
+# kernels, which every x86-64 CPU of the last ten years has. Kernels and nbgrader's
+# grading runs inherit them. On other CPUs (ARM) they do nothing. Set before NumPy
+# or PyTorch is imported: both read them once.
+REPRODUCIBLE = {
+    "ATEN_CPU_CAPABILITY": "avx2",
+    "MKL_CBWR": "AVX2",
+    "NPY_DISABLE_CPU_FEATURES": _numpy_avx512_names(),
+    "OPENBLAS_CORETYPE": "Haswell",
+}
+if platform.machine().lower() in ("x86_64", "amd64"):
+    os.environ.update(REPRODUCIBLE)
 
 # The suite runs two pytest workers on two cores, and each notebook kernel is a
 # process of its own: with PyTorch's default of one thread per core they would

@@ -26,9 +26,15 @@ from xattn_book import strip_hidden_tests, undocumented_public_names  # noqa: E4
 
 
 def public_names() -> dict[str, object]:
-    """Every public name, named as the API page lists it (``xattn.X`` if top-level)."""
+    """Every public name, named as the API page lists it (``xattn.X`` if top-level).
+
+    A private module (``xattn.checks._masks``) holds code that a public module
+    hands on under its own name; it has no names of its own to document.
+    """
     names = {}
     for info in pkgutil.walk_packages(xattn.__path__, "xattn."):
+        if any(part.startswith("_") for part in info.name.split(".")):
+            continue
         module = importlib.import_module(info.name)
         for name in module.__all__:
             full = f"xattn.{name}" if name in xattn.__all__ else f"{info.name}.{name}"

@@ -4,6 +4,14 @@ Both sides are parsed and compared as syntax trees, so formatting and comments
 may differ but any change of code does not. Docstrings are left out of the
 comparison: a notebook explains in its prose what the package's docstring says.
 A deliberately simplified teaching version must carry a different name.
+
+What a chapter writes is the mathematics; the package attaches its input checks
+with ``@checked(...)`` (``xattn.checks``), on a function or on a method of a
+class. The comparison leaves those decorators out of the package's side, and
+only those: the chapter's definition must equal the undecorated core, line for
+line, and any other decorator (``@torch.no_grad()``, ``@staticmethod``) must
+stand on both sides. A test below proves that every checked function still runs
+its checks, so leaving the decorator out of the comparison hides nothing.
 """
 
 from __future__ import annotations
@@ -101,6 +109,22 @@ BUILT_IN = {
 }
 
 
+def _is_checked(decorator: ast.expr) -> bool:
+    """``@checked(...)`` or ``@xattn.checks.checked(...)``."""
+    func = decorator.func if isinstance(decorator, ast.Call) else decorator
+    return (isinstance(func, ast.Name) and func.id == "checked") or (
+        isinstance(func, ast.Attribute) and func.attr == "checked"
+    )
+
+
+def strip_checks(node: ast.AST) -> ast.AST:
+    """The package's definition without its ``@checked`` decorators: the core."""
+    for n in ast.walk(node):
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            n.decorator_list = [d for d in n.decorator_list if not _is_checked(d)]
+    return node
+
+
 def _strip_docstring(node: ast.AST) -> ast.AST:
     for n in ast.walk(node):
         if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -131,7 +155,7 @@ def package_definitions() -> dict[str, tuple[str, ast.AST]]:
                 isinstance(node, (ast.FunctionDef, ast.ClassDef))
                 and node.name in xattn.__all__
             ):
-                found[node.name] = (info.name, node)
+                found[node.name] = (info.name, strip_checks(node))
     return found
 
 
@@ -181,10 +205,21 @@ def test_chapters_build_what_they_promise():
 def test_notebook_definition_is_the_package_code(stem, name):
     nb_node = notebook_definitions(ROOT / "chapters" / f"{stem}.ipynb")[name]
     module, pkg_node = PACKAGE[name]
-    assert normalize(nb_node) == normalize(pkg_node), (
-        f"{name} in chapters/{stem}.ipynb differs from {module}.{name}; "
-        "change both together, or rename the notebook's teaching version"
-    )
+    if normalize(nb_node) != normalize(pkg_node):
+        import difflib
+
+        diff = difflib.unified_diff(
+            ast.unparse(_strip_docstring(pkg_node)).splitlines(),
+            ast.unparse(_strip_docstring(nb_node)).splitlines(),
+            f"{module}.{name} (core)",
+            f"chapters/{stem}.ipynb",
+            lineterm="",
+        )
+        pytest.fail(
+            f"{name} in chapters/{stem}.ipynb differs from {module}.{name}; "
+            "change both together, or rename the notebook's teaching version:\n"
+            + "\n".join(diff)
+        )
 
 
 class _OneTokenChange(ast.NodeTransformer):
@@ -248,6 +283,38 @@ def test_a_one_token_change_on_either_side_is_caught(stem, name):
                     f"mutation {target} of {name} went unnoticed"
                 )
     assert n_changed >= 4, f"too few mutations of {name} were tried ({n_changed})"
+
+
+def test_only_the_checks_decorator_is_left_out():
+    core = ast.parse("def f(x):\n    return x + 1").body[0]
+    checked = ast.parse("@checked(_check_f)\ndef f(x):\n    return x + 1").body[0]
+    other = ast.parse("@torch.no_grad()\ndef f(x):\n    return x + 1").body[0]
+    assert normalize(strip_checks(checked)) == normalize(core)
+    assert normalize(strip_checks(other)) != normalize(core)
+
+
+def _checked_callables():
+    """Every checked function and method the package ships, with where it lives."""
+    for name in xattn.__all__:
+        obj = getattr(xattn, name)
+        if getattr(obj, "checks", None):
+            yield name, obj
+        if inspect.isclass(obj):
+            for attr, member in vars(obj).items():
+                if getattr(member, "checks", None):
+                    yield f"{name}.{attr}", member
+
+
+def test_checked_functions_keep_their_core_and_checks():
+    found = dict(_checked_callables())
+    assert "attention" in found and "aggregate" in found
+    for name, fn in found.items():
+        assert callable(fn.__wrapped__), name
+        assert fn.checks and all(callable(c) for c in fn.checks), name
+        if fn.__wrapped__.__doc__:
+            assert "input-checks" in fn.__doc__, (
+                f"{name}'s docstring should point to the input checks"
+            )
 
 
 def test_docstrings_alone_do_not_count():

@@ -120,3 +120,24 @@ def test_timers_time_one_call_while_nbgrader_grades(monkeypatch):
     assert order == ["a", "b"]
     with pytest.raises(ValueError, match="must be an int"):
         xattn.median_seconds(lambda: None, repeats=0)  # still checked
+
+
+def test_run_settings_pick_the_size_for_the_device_and_for_grading(monkeypatch):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    cpu = xattn.run_settings("cpu")
+    assert (cpu.device.type, cpu.grading, cpu.full, cpu.accelerated) == (
+        "cpu",
+        False,
+        True,
+        False,
+    )
+    assert cpu.pick(cpu=100, gpu=300, grading=10) == 100
+    gpu = xattn.RunSettings(torch.device("cuda"), grading=False)
+    assert gpu.pick(cpu=100, gpu=300, grading=10) == 300
+    assert gpu.pick(cpu=100) == 100  # nothing said for a GPU: the CPU's size
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    graded = xattn.run_settings("cpu")
+    assert graded.grading and not graded.full
+    assert graded.pick(cpu=100, gpu=300, grading=10) == 10
+    assert graded.pick(cpu=100, gpu=300) == 100
+    assert str(graded) == "cpu, graded (small)" and str(cpu) == "cpu, full size"

@@ -39,3 +39,16 @@ def test_the_notebooks_are_in_what_ruff_checks():
     listed = {Path(line.strip()).name for line in result.stdout.splitlines()}
     chapters = {p.name for p in (ROOT / "chapters").glob("[0-9][0-9]_*.ipynb")}
     assert chapters <= listed, f"ruff does not check {sorted(chapters - listed)}"
+
+
+MODULE_LINES = 400
+
+
+def test_every_module_fits_in_one_sitting():
+    """About 300 lines a module, none over 400: split a larger one by concept."""
+    sizes = {
+        str(p.relative_to(ROOT)): len(p.read_text().splitlines())
+        for p in sorted((ROOT / "xattn").rglob("*.py"))
+    }
+    too_long = {path: n for path, n in sizes.items() if n > MODULE_LINES}
+    assert not too_long, f"modules over {MODULE_LINES} lines: {too_long}"

@@ -172,10 +172,12 @@ from xattn.tasks.speech import (
     synthesize,
 )
 from xattn.utils import (
+    RunSettings,
     autocast_dtype,
     get_device,
     interleaved_medians,
     median_seconds,
+    run_settings,
     seed_everything,
 )
 from xattn.vision import (
@@ -226,6 +228,8 @@ __all__ = [
     "from_hf_attention_mask",
     "from_key_padding_mask",
     "get_device",
+    "RunSettings",
+    "run_settings",
     "greedy_decode",
     "mask_bias",
     "masked_softmax",

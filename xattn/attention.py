@@ -27,12 +27,20 @@ from xattn.checks import (
     check_min_dim,
     check_qkv,
     check_scale,
+    checked,
     fmt_shape,
 )
 
 __all__ = ["attention_scores", "mask_bias", "masked_softmax", "aggregate", "attention"]
 
 
+def _check_attention_scores(q, k, scale=None, bias=None) -> None:
+    check_qkv(q, k)
+    check_scale(scale)
+    check_bias(bias, (*q.shape[:-1], k.shape[-2]), q.dtype, q.device)
+
+
+@checked(_check_attention_scores)
 def attention_scores(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -53,9 +61,6 @@ def attention_scores(
         q (..., Lq, D), k (..., Lk, D), bias (..., Lq | 1, Lk | 1)
         -> scores (..., Lq, Lk)
     """
-    check_qkv(q, k)
-    check_scale(scale)
-    check_bias(bias, (*q.shape[:-1], k.shape[-2]), q.dtype, q.device)
     if scale is None:
         scale = q.shape[-1] ** -0.5
     if bias is None:
@@ -73,6 +78,14 @@ def attention_scores(
     return scores.view(*lead, lq, lk)  # (..., Lq, Lk)
 
 
+def _check_mask_bias(mask, dtype=torch.float32) -> None:
+    check_bool_mask("mask", mask)
+    check_min_dim("mask", mask, 1, "(..., Lk)")
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"dtype must be a floating-point dtype, got {dtype}")
+
+
+@checked(_check_mask_bias)
 def mask_bias(mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """A bool mask as a bias to add to the scores: 0 where it is True, -inf where False.
 
@@ -84,16 +97,20 @@ def mask_bias(mask: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.T
     Shapes:
         mask (..., Lq | 1, Lk) -> bias, the same shape
     """
-    check_bool_mask("mask", mask)
-    check_min_dim("mask", mask, 1, "(..., Lk)")
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise ValueError(f"dtype must be a floating-point dtype, got {dtype}")
     has_key = mask.any(dim=-1, keepdim=True)  # (..., Lq | 1, 1)
     hidden = ~mask & has_key
     bias = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
     return bias.masked_fill_(hidden, float("-inf"))
 
 
+def _check_masked_softmax(scores, mask=None, *, biased=False) -> None:
+    check_floating("scores", scores)
+    check_min_dim("scores", scores, 1, "(..., Lk)")
+    check_mask(mask, scores.shape, scores.device)
+    check_bool("biased", biased)
+
+
+@checked(_check_masked_softmax)
 def masked_softmax(
     scores: torch.Tensor,
     mask: torch.Tensor | None = None,
@@ -120,10 +137,6 @@ def masked_softmax(
     Shapes:
         scores (..., Lq, Lk), mask broadcastable (same rank) -> weights (..., Lq, Lk)
     """
-    check_floating("scores", scores)
-    check_min_dim("scores", scores, 1, "(..., Lk)")
-    check_mask(mask, scores.shape, scores.device)
-    check_bool("biased", biased)
     if mask is None:
         return scores.softmax(dim=-1)
     if not biased:
@@ -134,15 +147,7 @@ def masked_softmax(
     return weights if bool(has_key.all()) else weights * has_key
 
 
-def aggregate(weights: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Weighted sum of the values: each query's output mixes the value rows by weight.
-
-    A masked key has weight exactly 0, but 0 * nan is nan: values at padded
-    positions must still be finite numbers.
-
-    Shapes:
-        weights (..., Lq, Lk), v (..., Lk, Dv) -> out (..., Lq, Dv)
-    """
+def _check_aggregate(weights, v) -> None:
     check_floating("weights", weights)
     check_floating("v", v)
     check_min_dim("weights", weights, 2, "(..., Lq, Lk)")
@@ -156,9 +161,28 @@ def aggregate(weights: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
             "weights (..., Lq, Lk) and v (..., Lk, Dv) must share leading dims and Lk: "
             f"weights {fmt_shape(weights)} vs v {fmt_shape(v)}"
         )
+
+
+@checked(_check_aggregate)
+def aggregate(weights: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Weighted sum of the values: each query's output mixes the value rows by weight.
+
+    A masked key has weight exactly 0, but 0 * nan is nan: values at padded
+    positions must still be finite numbers.
+
+    Shapes:
+        weights (..., Lq, Lk), v (..., Lk, Dv) -> out (..., Lq, Dv)
+    """
     return torch.einsum("... q k, ... k d -> ... q d", weights, v)  # (..., Lq, Dv)
 
 
+def _check_attention(q, k, v, mask=None, *, scale=None) -> None:
+    check_qkv(q, k, v)
+    check_mask(mask, (*q.shape[:-1], k.shape[-2]), q.device)
+    check_scale(scale)
+
+
+@checked(_check_attention)
 def attention(
     q: torch.Tensor,
     k: torch.Tensor,
@@ -188,8 +212,6 @@ def attention(
         q (..., Lq, D), k (..., Lk, D), v (..., Lk, Dv), mask (..., Lq | 1, Lk | 1)
         -> out (..., Lq, Dv), weights (..., Lq, Lk)
     """
-    check_qkv(q, k, v)
-    check_mask(mask, (*q.shape[:-1], k.shape[-2]), q.device)
     # (..., Lq | 1, Lk): 0 where visible, -inf where hidden
     bias = None if mask is None else mask_bias(mask, q.dtype)
     scores = attention_scores(q, k, scale, bias)  # (..., Lq, Lk), the mask folded in

@@ -41,6 +41,7 @@ from xattn.checks import (
     check_memory_mask,
     check_positive_int,
     check_stream,
+    checked,
     fmt_shape,
 )
 
@@ -54,46 +55,45 @@ __all__ = [
 ]
 
 
+def _check_split_heads(x, n_heads) -> None:
+    if x.dim() != 3:
+        raise ValueError(f"x must be (B, L, D), got x {fmt_shape(x)}")
+    check_positive_int("n_heads", n_heads)
+    if x.shape[-1] % n_heads:
+        raise ValueError(
+            f"the width {x.shape[-1]} of x {fmt_shape(x)} is not divisible by "
+            f"n_heads={n_heads}"
+        )
+
+
+@checked(_check_split_heads)
 def split_heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
     """Cut the feature axis into ``n_heads`` slices of width Dh, each on its own axis.
 
     Shapes:
         x (B, L, D) -> (B, H, L, Dh)
     """
-    if x.dim() != 3:
-        raise ValueError(f"x must be (B, L, D), got x {fmt_shape(x)}")
-    check_positive_int("n_heads", n_heads)
     b, length, d = x.shape
-    if d % n_heads:
-        raise ValueError(
-            f"the width {d} of x {fmt_shape(x)} is not divisible by n_heads={n_heads}"
-        )
     return x.view(b, length, n_heads, d // n_heads).transpose(1, 2)  # (B, H, L, Dh)
 
 
+def _check_merge_heads(x) -> None:
+    if x.dim() != 4:
+        raise ValueError(f"x must be (B, H, L, Dh), got x {fmt_shape(x)}")
+
+
+@checked(_check_merge_heads)
 def merge_heads(x: torch.Tensor) -> torch.Tensor:
     """Undo :func:`split_heads`: put the heads side by side again.
 
     Shapes:
         x (B, H, L, Dh) -> (B, L, H * Dh)
     """
-    if x.dim() != 4:
-        raise ValueError(f"x must be (B, H, L, Dh), got x {fmt_shape(x)}")
     b, h, length, dh = x.shape
     return x.transpose(1, 2).reshape(b, length, h * dh)  # (B, L, D)
 
 
-def combine_masks(
-    memory_mask: torch.Tensor | None, attn_mask: torch.Tensor | None, n_dims: int
-) -> torch.Tensor | None:
-    """Merge a key padding mask (B, Lk) and a structural mask into one mask.
-
-    With ``n_dims=3`` the result broadcasts to (B, Lq, Lk); with 4 to (B, H, Lq, Lk).
-
-    Shapes:
-        memory_mask (B, Lk), attn_mask (Lq, Lk) or (B | 1, Lq, Lk)
-        -> (B | 1, Lq | 1, Lk), or (B | 1, 1, Lq | 1, Lk) with ``n_dims=4``
-    """
+def _check_combine_masks(memory_mask, attn_mask, n_dims) -> None:
     if n_dims not in (3, 4):
         raise ValueError(
             f"n_dims must be 3 (B, Lq, Lk) or 4 (B, H, Lq, Lk), got {n_dims!r}"
@@ -111,6 +111,20 @@ def combine_masks(
                 "attn_mask must be (Lq, Lk) or (B, Lq, Lk), got attn_mask "
                 f"{fmt_shape(attn_mask)}"
             )
+
+
+@checked(_check_combine_masks)
+def combine_masks(
+    memory_mask: torch.Tensor | None, attn_mask: torch.Tensor | None, n_dims: int
+) -> torch.Tensor | None:
+    """Merge a key padding mask (B, Lk) and a structural mask into one mask.
+
+    With ``n_dims=3`` the result broadcasts to (B, Lq, Lk); with 4 to (B, H, Lq, Lk).
+
+    Shapes:
+        memory_mask (B, Lk), attn_mask (Lq, Lk) or (B | 1, Lq, Lk)
+        -> (B | 1, Lq | 1, Lk), or (B | 1, 1, Lq | 1, Lk) with ``n_dims=4``
+    """
     mask = None
     if memory_mask is not None:
         mask = memory_mask[:, None, :]  # (B, 1, Lk)
@@ -121,6 +135,26 @@ def combine_masks(
     if mask is not None and n_dims == 4:
         mask = mask[:, None]  # (B, 1, Lq | 1, Lk)
     return mask
+
+
+def _check_cross_attention(self, d_model, d_head=None, bias=True, d_memory=None):
+    d_head = d_model if d_head is None else d_head
+    d_memory = d_model if d_memory is None else d_memory
+    widths = dict(d_model=d_model, d_head=d_head, d_memory=d_memory)
+    for name, value in widths.items():
+        check_positive_int(name, value)
+    check_bool("bias", bias)
+
+
+def _check_cross_attention_call(self, x, memory, memory_mask=None) -> None:
+    check_stream("x", x, self.d_model)
+    check_stream("memory", memory, self.d_memory, "d_memory")
+    if x.shape[0] != memory.shape[0]:
+        raise ValueError(
+            f"x and memory must share the batch size: x {fmt_shape(x)} vs memory "
+            f"{fmt_shape(memory)}"
+        )
+    check_memory_mask(memory_mask, tuple(memory.shape))
 
 
 class CrossAttention(nn.Module):
@@ -138,6 +172,7 @@ class CrossAttention(nn.Module):
         -> out (B, Lq, d_head), weights (B, Lq, Lk)
     """
 
+    @checked(_check_cross_attention)
     def __init__(
         self,
         d_model: int,
@@ -148,33 +183,74 @@ class CrossAttention(nn.Module):
         super().__init__()
         d_head = d_model if d_head is None else d_head
         d_memory = d_model if d_memory is None else d_memory
-        widths = dict(d_model=d_model, d_head=d_head, d_memory=d_memory)
-        for name, value in widths.items():
-            check_positive_int(name, value)
-        check_bool("bias", bias)
         self.d_model, self.d_head, self.d_memory = d_model, d_head, d_memory
         self.q_proj = nn.Linear(d_model, d_head, bias=bias)
         self.k_proj = nn.Linear(d_memory, d_head, bias=bias)
         self.v_proj = nn.Linear(d_memory, d_head, bias=bias)
 
+    @checked(_check_cross_attention_call)
     def forward(
         self,
         x: torch.Tensor,
         memory: torch.Tensor,
         memory_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        check_stream("x", x, self.d_model)
-        check_stream("memory", memory, self.d_memory, "d_memory")
-        if x.shape[0] != memory.shape[0]:
-            raise ValueError(
-                f"x and memory must share the batch size: x {fmt_shape(x)} vs memory "
-                f"{fmt_shape(memory)}"
-            )
-        check_memory_mask(memory_mask, tuple(memory.shape))
         q = self.q_proj(x)  # (B, Lq, d_head)
         k, v = self.k_proj(memory), self.v_proj(memory)  # (B, Lk, d_head)
         mask = None if memory_mask is None else memory_mask[:, None, :]  # (B, 1, Lk)
         return attention(q, k, v, mask)  # (B, Lq, d_head), (B, Lq, Lk)
+
+
+def _check_multi_head(
+    self, d_model, n_heads, dropout=0.0, bias=True, fast=False, d_memory=None
+) -> None:
+    d_memory = d_model if d_memory is None else d_memory
+    sizes = dict(d_model=d_model, n_heads=n_heads, d_memory=d_memory)
+    for name, value in sizes.items():
+        check_positive_int(name, value)
+    if d_model % n_heads:
+        raise ValueError(
+            f"d_model={d_model} must be divisible by n_heads={n_heads} (each head "
+            "gets D / H features)"
+        )
+    check_dropout(dropout)
+    check_bool("bias", bias)
+    check_bool("fast", fast)
+
+
+def _check_project_kv(self, memory) -> None:
+    check_stream("memory", memory, self.d_memory, "d_memory")
+
+
+def _check_multi_head_call(
+    self,
+    x,
+    memory=None,
+    memory_mask=None,
+    attn_mask=None,
+    *,
+    kv=None,
+    need_weights=False,
+) -> None:
+    check_stream("x", x, self.d_model)
+    check_bool("need_weights", need_weights)
+    if (memory is None) == (kv is None):
+        raise ValueError(
+            "pass exactly one of memory (B, Lk, d_memory) and kv=(k, v) from project_kv"
+        )
+    if kv is not None:
+        k, _ = _check_kv(kv, x.shape[0], self.n_heads, self.d_head)
+        memory_shape = (k.shape[0], k.shape[2], self.d_memory)
+    else:
+        check_stream("memory", memory, self.d_memory, "d_memory")
+        if memory.shape[0] != x.shape[0]:
+            raise ValueError(
+                f"x and memory must share the batch size: x {fmt_shape(x)} vs "
+                f"memory {fmt_shape(memory)}"
+            )
+        memory_shape = tuple(memory.shape)
+    check_memory_mask(memory_mask, memory_shape)
+    check_attn_mask(attn_mask, x.shape[0], x.shape[1], memory_shape[1])
 
 
 class MultiHeadCrossAttention(nn.Module):
@@ -211,6 +287,7 @@ class MultiHeadCrossAttention(nn.Module):
 
     attend: Callable[..., tuple[torch.Tensor, torch.Tensor | None]] | None = None
 
+    @checked(_check_multi_head)
     def __init__(
         self,
         d_model: int,
@@ -222,17 +299,6 @@ class MultiHeadCrossAttention(nn.Module):
     ):
         super().__init__()
         d_memory = d_model if d_memory is None else d_memory
-        sizes = dict(d_model=d_model, n_heads=n_heads, d_memory=d_memory)
-        for name, value in sizes.items():
-            check_positive_int(name, value)
-        if d_model % n_heads:
-            raise ValueError(
-                f"d_model={d_model} must be divisible by n_heads={n_heads} (each head "
-                "gets D / H features)"
-            )
-        check_dropout(dropout)
-        check_bool("bias", bias)
-        check_bool("fast", fast)
         self.d_model, self.n_heads, self.d_head, self.d_memory = (
             d_model,
             n_heads,
@@ -245,17 +311,18 @@ class MultiHeadCrossAttention(nn.Module):
         self.v_proj = nn.Linear(d_memory, d_model, bias=bias)
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)
 
+    @checked(_check_project_kv)
     def project_kv(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Keys and values of the memory, split into heads (computed once per sentence).
 
         Shapes:
             memory (B, Lk, d_memory) -> k, v (B, H, Lk, Dh)
         """
-        check_stream("memory", memory, self.d_memory, "d_memory")
         k = split_heads(self.k_proj(memory), self.n_heads)  # (B, H, Lk, Dh)
         v = split_heads(self.v_proj(memory), self.n_heads)  # (B, H, Lk, Dh)
         return k, v
 
+    @checked(_check_multi_head_call)
     def forward(
         self,
         x: torch.Tensor,
@@ -271,28 +338,7 @@ class MultiHeadCrossAttention(nn.Module):
         Returns:
             ``(out, weights)``; weights are None unless ``need_weights``.
         """
-        check_stream("x", x, self.d_model)
-        check_bool("need_weights", need_weights)
-        if (memory is None) == (kv is None):
-            raise ValueError(
-                "pass exactly one of memory (B, Lk, d_memory) and kv=(k, v) from "
-                "project_kv"
-            )
-        if kv is not None:
-            k, v = _check_kv(kv, x.shape[0], self.n_heads, self.d_head)
-            memory_shape = (k.shape[0], k.shape[2], self.d_memory)
-        else:
-            check_stream("memory", memory, self.d_memory, "d_memory")
-            if memory.shape[0] != x.shape[0]:
-                raise ValueError(
-                    f"x and memory must share the batch size: x {fmt_shape(x)} vs "
-                    f"memory {fmt_shape(memory)}"
-                )
-            memory_shape = tuple(memory.shape)
-            k, v = self.project_kv(memory)  # (B, H, Lk, Dh)
-        check_memory_mask(memory_mask, memory_shape)
-        check_attn_mask(attn_mask, x.shape[0], x.shape[1], memory_shape[1])
-
+        k, v = self.project_kv(memory) if kv is None else kv  # (B, H, Lk, Dh)
         q = split_heads(self.q_proj(x), self.n_heads)  # (B, H, Lq, Dh)
         mask = combine_masks(memory_mask, attn_mask, 4)  # (B | 1, 1, Lq | 1, Lk)
         dropout = self.dropout if self.training else 0.0

@@ -1,4 +1,4 @@
-"""Reproducibility, device choice, and timing."""
+"""Reproducibility, device choice, a chapter's run settings, and timing."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import os
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -16,6 +18,8 @@ from xattn.grading import autograding
 __all__ = [
     "seed_everything",
     "get_device",
+    "RunSettings",
+    "run_settings",
     "autocast_dtype",
     "median_seconds",
     "interleaved_medians",
@@ -75,6 +79,59 @@ def get_device(name: str | torch.device | None = None) -> torch.device:
             f"device {name!r} asked for, but Apple MPS is not available here; use 'cpu'"
         )
     return device
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Where a chapter runs, and so how big it runs: read once, in its first cell.
+
+    A chapter states its sizes with :meth:`pick` (``STEPS = run.pick(cpu=100,
+    gpu=300, grading=10)``), so the whole difference between a laptop, a GPU and
+    a class being graded stands in one place.
+
+    Attributes:
+        device: the device :func:`get_device` chose.
+        grading: whether nbgrader is executing the notebook to grade it
+            (:func:`xattn.grading.autograding`): then a chapter trains briefly or
+            loads shipped weights, and leaves out the checks of what a full run
+            reaches, so that a class grades quickly.
+    """
+
+    device: torch.device
+    grading: bool
+
+    @property
+    def accelerated(self) -> bool:
+        """Whether the device is a GPU (CUDA or Apple MPS)."""
+        return self.device.type != "cpu"
+
+    @property
+    def full(self) -> bool:
+        """Whether the chapter runs at full size (not while nbgrader grades)."""
+        return not self.grading
+
+    def pick(self, cpu: T, gpu: T | None = None, grading: T | None = None) -> T:
+        """The value for this run: ``grading`` while nbgrader grades, else ``gpu``
+        on a GPU, else ``cpu``; a value left out (None) falls back to ``cpu``."""
+        if self.grading and grading is not None:
+            return grading
+        if self.accelerated and gpu is not None:
+            return gpu
+        return cpu
+
+    def __str__(self) -> str:
+        return (
+            f"{self.device.type}, {'graded (small)' if self.grading else 'full size'}"
+        )
+
+
+def run_settings(device: str | torch.device | None = None) -> RunSettings:
+    """The :class:`RunSettings` of this run: :func:`get_device` and whether nbgrader
+    is grading."""
+    return RunSettings(device=get_device(device), grading=autograding())
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:

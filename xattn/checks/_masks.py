@@ -1,173 +1,21 @@
-"""Input checks shared by every public function.
+"""Checks of masks: bool with True = may attend, and shapes that fit the scores.
 
-Each check raises a ``ValueError`` whose message names the tensors, their full
-shapes (or dtypes) and the rule that was broken, so that a learner who passes
-the wrong thing reads what to change instead of a stack trace from deep inside
-``einsum``.
+A mask of another convention is refused with a message naming its converter.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 
-__all__ = [
-    "fmt_shape",
-    "check_int",
-    "check_positive_int",
-    "check_bool",
-    "check_number",
-    "check_dropout",
-    "check_floating",
-    "check_min_dim",
-    "check_bool_mask",
-    "check_mask",
-    "check_bias",
-    "check_qkv",
-    "check_scale",
-    "check_stream",
-    "check_memory_mask",
-    "check_attn_mask",
-    "check_blockwise",
-    "check_boxes",
-]
-
-
-def fmt_shape(t: torch.Tensor | Sequence[int]) -> str:
-    """Format a tensor's shape as ``(2, 3, 4)`` for error messages."""
-    dims = tuple(t.shape) if isinstance(t, torch.Tensor) else tuple(t)
-    return "(" + ", ".join(str(d) for d in dims) + ("," if len(dims) == 1 else "") + ")"
-
-
-def _is_int(value: object) -> bool:
-    """An integer (Python's or NumPy's), but not a bool, which Python counts as one."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def check_int(name: str, value: object, minimum: int = 0) -> None:
-    """An integer (not a bool) that is at least ``minimum``."""
-    if not _is_int(value) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-
-
-def check_positive_int(name: str, value: object) -> None:
-    """An integer >= 1: a size, a count, a length."""
-    if not _is_int(value) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
-def check_bool(name: str, value: object) -> None:
-    """True or False, not a truthy stand-in such as 1 or "yes"."""
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
-
-
-def check_number(
-    name: str,
-    value: object,
-    low: float = -math.inf,
-    high: float = math.inf,
-    *,
-    low_open: bool = False,
-    high_open: bool = False,
-) -> None:
-    """A finite real number (not a bool, not NaN) in [low, high], ends open if asked."""
-    real = isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-    ok = real and math.isfinite(value)
-    if ok:
-        above = value > low if low_open else value >= low
-        below = value < high if high_open else value <= high
-        ok = above and below
-    if not ok:
-        left, right = "(" if low_open else "[", ")" if high_open else "]"
-        interval = f"{left}{low:g}, {high:g}{right}"
-        raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}")
-
-
-def check_dropout(value: object) -> None:
-    """A dropout probability in [0, 1)."""
-    check_number("dropout", value, 0.0, 1.0, high_open=True)
-
-
-def _check_is_tensor(name: str, t: object) -> None:
-    if not isinstance(t, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-
-
-def check_floating(name: str, t: torch.Tensor) -> None:
-    """Reject non-tensors and integer or bool tensors: attention is float arithmetic."""
-    _check_is_tensor(name, t)
-    if not t.is_floating_point():
-        raise ValueError(
-            f"{name} must be a floating-point tensor, got {name} {fmt_shape(t)} of "
-            f"dtype {t.dtype}; "
-            f"convert it first, e.g. {name}.float()"
-        )
-
-
-def check_min_dim(name: str, t: torch.Tensor, min_dim: int, symbols: str) -> None:
-    """At least ``min_dim`` dims; ``symbols`` names them, e.g. ``(..., Lq, D)``."""
-    if t.dim() < min_dim:
-        raise ValueError(
-            f"{name} must have at least {min_dim} dims {symbols}, got {name} "
-            f"{fmt_shape(t)}"
-        )
-
-
-def check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor | None = None) -> None:
-    """Check queries, keys and (optionally) values against each other.
-
-    Shapes:
-        q: (..., Lq, D), k: (..., Lk, D), v: (..., Lk, Dv), with the same leading dims.
-    """
-    named = [("q", q), ("k", k)] + ([("v", v)] if v is not None else [])
-    for name, t in named:
-        check_floating(name, t)
-        check_min_dim(name, t, 2, "(..., L, D)")
-    for name, t in named[1:]:
-        if t.dtype != q.dtype:
-            raise ValueError(
-                f"q and {name} must share a dtype: q {q.dtype} vs {name} {t.dtype}"
-            )
-        if t.device != q.device:
-            raise ValueError(
-                f"q and {name} must be on the same device: q {q.device} vs {name} "
-                f"{t.device}"
-            )
-        if t.dim() != q.dim():
-            raise ValueError(
-                f"q and {name} must have the same number of dims: q {fmt_shape(q)} vs "
-                f"{name} {fmt_shape(t)}"
-            )
-        if t.shape[:-2] != q.shape[:-2]:
-            raise ValueError(
-                f"q and {name} must share their leading (batch, head) dims: "
-                f"q {fmt_shape(q)} vs {name} {fmt_shape(t)}"
-            )
-    if q.shape[-1] != k.shape[-1]:
-        raise ValueError(
-            f"q and k must share the last dim: q {fmt_shape(q)} vs k {fmt_shape(k)}"
-        )
-    if q.shape[-1] == 0:
-        raise ValueError(
-            f"q {fmt_shape(q)} and k {fmt_shape(k)} have no features (D = 0): "
-            "a dot product needs at least one"
-        )
-    if k.shape[-2] == 0:
-        raise ValueError(
-            f"k {fmt_shape(k)} has an empty key sequence (Lk = 0): every query needs "
-            "at least one key; "
-            "to hide keys, keep them and mask them out instead"
-        )
-    if v is not None and v.shape[-2] != k.shape[-2]:
-        raise ValueError(
-            f"k and v must have the same number of keys (dim -2): k {fmt_shape(k)} vs "
-            f"v {fmt_shape(v)}"
-        )
+from xattn.checks._tensors import (
+    _check_is_tensor,
+    check_floating,
+    check_qkv,
+    check_scale,
+)
+from xattn.checks._values import check_bool, check_positive_int, fmt_shape
 
 
 def _mask_dtype_hint(mask: torch.Tensor) -> str:
@@ -270,33 +118,6 @@ def check_bias(
         )
 
 
-def check_scale(scale: float | None) -> None:
-    """A score scale must be a positive finite number (or None for 1 / sqrt(D))."""
-    if scale is None:
-        return
-    if (
-        isinstance(scale, bool)
-        or not isinstance(scale, (int, float))
-        or not (0 < scale < float("inf"))
-    ):
-        raise ValueError(
-            "scale must be a positive finite number or None (meaning 1/sqrt(D)), got "
-            f"{scale!r}"
-        )
-
-
-def check_stream(
-    name: str, t: torch.Tensor, d_model: int, width: str = "d_model"
-) -> None:
-    """A (B, L, D) float tensor as wide as the module's ``d_model`` or ``d_memory``."""
-    check_floating(name, t)
-    if t.dim() != 3 or t.shape[-1] != d_model:
-        raise ValueError(
-            f"{name} must be (B, L, {d_model}) for {width}={d_model}, got {name} "
-            f"{fmt_shape(t)}"
-        )
-
-
 def check_memory_mask(
     memory_mask: torch.Tensor | None, memory_shape: tuple[int, ...]
 ) -> None:
@@ -381,13 +202,3 @@ def check_blockwise(
     check_bool("causal", causal)
     check_positive_int("block_size", block_size)
     check_scale(scale)
-
-
-def check_boxes(name: str, boxes: torch.Tensor) -> None:
-    """Boxes are a floating (N, 4) tensor of (x0, y0, x1, y1) rows."""
-    check_floating(name, boxes)
-    if boxes.dim() != 2 or boxes.shape[-1] != 4:
-        raise ValueError(
-            f"{name} must be (N, 4) boxes (x0, y0, x1, y1), got {name} "
-            f"{fmt_shape(boxes)}"
-        )

@@ -1,4 +1,4 @@
-"""One heatmap helper for every attention map in the book.
+"""Attention maps as heatmaps: one helper for every map in the book.
 
 Rows are query (target) tokens, columns are key (source) tokens, and padding
 is cropped: pass the real tokens only and the matrix is cut to their lengths.
@@ -14,8 +14,6 @@ import numpy as np
 import torch
 
 from xattn.checks import fmt_shape
-
-__all__ = ["plot_attention", "plot_attention_grid", "plot_scores"]
 
 HIDDEN_FACE, HIDDEN_HATCH = "0.93", "0.55"  # light grey cells, darker grey lines
 
