@@ -12,7 +12,7 @@ JOBS   ?= 2
 # by git, and deleted by no target.
 COURSE ?= $(or $(XATTN_COURSE),course)
 
-.PHONY: env book student-site test execute student grades feedback bench lock clean
+.PHONY: env book student-site test execute pretrained student grades feedback bench lock clean
 
 env: $(STAMP)
 
@@ -40,6 +40,10 @@ test: $(STAMP)
 # conftest.py): make execute NB="chapters/08_training.ipynb chapters/09_decoding.ipynb".
 execute: $(STAMP)
 	$(BIN)/python tests/execute.py $(NB)
+
+# Retrain the date models that ship in xattn/checkpoints, under the same settings.
+pretrained: $(STAMP)
+	$(BIN)/python -c "import conftest, xattn.pretrained; xattn.pretrained.main()"
 
 # Student versions of every chapter (nbgrader generate_assignment): $(COURSE)/release/chNN/.
 student: $(STAMP)

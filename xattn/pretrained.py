@@ -1,12 +1,13 @@
 """Trained date models that ship with the package, so that no chapter trains one twice.
 
 Each checkpoint is exactly what :func:`xattn.train.train` produces from a preset
-of ``xattn.train.PRESETS``, on a CPU with one thread: chapter 8 trains
+of ``xattn.train.PRESETS``, on a CPU with one thread and the CPU settings under
+which the tests run the chapters (``conftest.py``): chapter 8 trains
 ``"date-cpu"`` in the open and checks that it matches the shipped one; chapter 9
 starts from ``"date-cpu-300"``, the same model stopped early; the later chapters
 load ``"date-cpu"`` to swap their own attention into it. Regenerate them with
 
-    python -m xattn.pretrained          # retrain every run and overwrite the files
+    make pretrained     # retrain every run under the tests' settings, overwrite the files
 
 The files hold tensors and plain data only and load with ``weights_only=True``.
 That is far safer than unpickling arbitrary objects, but a checkpoint is still
