@@ -99,3 +99,20 @@ def test_autograding_follows_nbgrader_execution(monkeypatch):
     for value, expected in [("autograde", True), ("validate", True), ("", False)]:
         monkeypatch.setenv("NBGRADER_EXECUTION", value)
         assert autograding() is expected
+
+
+def test_forbidden_reaches_every_name_of_the_function():
+    import xattn
+    import xattn.detection
+    from xattn.grading import Forbidden, forbidden
+
+    boxes = torch.tensor([[0.0, 0.0, 2.0, 2.0]])
+    alias = xattn.box_iou
+    namespace = {"my_iou": xattn.box_iou}
+    with forbidden("xattn.detection.box_iou", namespace=namespace):
+        for call in (xattn.box_iou, xattn.detection.box_iou, namespace["my_iou"]):
+            with pytest.raises(Forbidden):
+                call(boxes, boxes)
+    assert xattn.box_iou is alias and xattn.detection.box_iou is alias
+    assert namespace["my_iou"] is alias
+    assert float(xattn.box_iou(boxes, boxes)) == 1.0

@@ -15,6 +15,7 @@ import contextlib
 import importlib
 import inspect
 import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -74,7 +75,10 @@ def forbidden(
     Args:
         targets: dotted names, e.g. ``"torch.logsumexp"`` or ``"torch.Tensor.reshape"``.
         namespace: a notebook's ``globals()``: names in it bound to a target
-            (``from xattn import combine_masks``) are replaced too.
+            (``from xattn import combine_masks``) are replaced too, as are those
+            in ``__main__`` (a notebook's own) and in every ``xattn`` module, so a
+            re-export (``xattn.box_iou`` for ``xattn.detection.box_iou``) is
+            forbidden with the function.
         when: forbid a call only when ``when(*args, **kwargs)`` is true (e.g. only
             for 4-D tensors); other calls go through.
         reason: appended to the message, e.g. "use the identity".
@@ -97,10 +101,13 @@ def forbidden(
             setattr(owner, name, replacement)
             # Recorded only once it is in place: a failed setattr has nothing to undo.
             saved.append(before)
-            for key, bound in list((namespace or {}).items()):
-                if bound is value and not key.startswith("__"):
-                    namespace[key] = replacement
-                    saved.append((namespace, key, bound, True))
+            # The same function under other names: re-exports (xattn.box_iou is
+            # xattn.detection.box_iou), imports into other modules, the notebook's.
+            for space in _namespaces(namespace):
+                for key, bound in list(space.items()):
+                    if bound is value and not key.startswith("__"):
+                        space[key] = replacement
+                        saved.append((space, key, bound, True))
         yield
     finally:
         failures = []
@@ -116,6 +123,21 @@ def forbidden(
                 failures.append(f"{name}: {error}")
         if failures:
             raise RuntimeError(f"could not restore {'; '.join(failures)}")
+
+
+def _namespaces(namespace: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Where else a forbidden function may be bound: every xattn module, the
+    notebook's ``__main__`` and the namespace the caller names."""
+    spaces = [
+        vars(module)
+        for name, module in list(sys.modules.items())
+        if module is not None and (name == "xattn" or name.startswith("xattn."))
+    ]
+    main = sys.modules.get("__main__")
+    for extra in (vars(main) if main is not None else None, namespace):
+        if extra is not None and all(extra is not s for s in spaces):
+            spaces.append(extra)
+    return spaces
 
 
 def _guard(target: str, fn: Callable, when: Callable[..., bool] | None, reason: str):
