@@ -150,7 +150,10 @@ def test_packaging_ships_the_types_marker_licence_and_checkpoints():
     assert "py.typed" in project["tool"]["setuptools"]["package-data"]["xattn"]
     licence = (ROOT / "LICENSE").read_text()
     assert project["project"]["license"] == "MIT" and licence.startswith("MIT License")
-    assert "checkpoints/*.pt" in project["tool"]["setuptools"]["package-data"]["xattn"]
+    data = project["tool"]["setuptools"]["package-data"]["xattn"]
+    assert "checkpoints/*.pt" in data
+    # The explorer's script and styles, read when it renders.
+    assert {"plotting/*.js", "plotting/*.css"} <= set(data)
     readme = (ROOT / "README.md").read_text()
     assert "## Use xattn in your own project" in readme
 
@@ -158,8 +161,17 @@ def test_packaging_ships_the_types_marker_licence_and_checkpoints():
 def test_the_readme_example_runs():
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Use xattn in your own project", 1)[1]
-    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    section = section.split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+    assert len(blocks) == 2, "the layer example and the explorer example"
     namespace: dict = {}
-    exec(compile(code, "README.md", "exec"), namespace)
+    for code in blocks:  # one after the other, as a reader would paste them
+        exec(compile(code, "README.md", "exec"), namespace)
     assert tuple(namespace["out"].shape) == (2, 10, 256)
     assert tuple(namespace["weights"].shape) == (2, 8, 10, 49)
+    shown = namespace["explore"](
+        namespace["w"][0], ["le", "chat", "noir"], ["the", "black", "cat", "sat", "."]
+    )
+    assert repr(shown) == (
+        "Explorer(1 layer x 8 heads, 3 queries x 5 keys, layout 'tokens')"
+    )

@@ -319,3 +319,169 @@ def test_downloadable_notebooks_keep_the_secrets(site):
                     )
         checked += 1
     assert checked >= 9
+
+
+# The interactive attention explorer (xattn.plotting.explore), on every page that has
+# one, on both sites: a query token hovered over shows that row's largest weights,
+# the layer and head selectors change the view, and nothing is fetched from outside.
+EXPLORER_PAGES = [
+    "chapters/08_training",
+    "chapters/14_captioning",
+    "chapters/15_listening",
+    "chapters/17_reading",
+]
+
+READ_EXPLORER = """r => ({
+    ready: r.dataset.ready, query: r.dataset.query, layer: r.dataset.layer,
+    head: r.dataset.head,
+    data: JSON.parse(r.querySelector('.xe-data').textContent),
+    ranked: Array.from(r.querySelectorAll('.xe-k[data-rank]'))
+        .map(k => [Number(k.dataset.j), Number(k.dataset.rank)]),
+    caption: r.querySelector('.xe-caption').textContent})"""
+
+
+def expected_row(data: dict, layer: int, head: str, query: int) -> list[float]:
+    """The weights of one query as the page must show them: a head, or their mean."""
+    heads = data["weights"][layer]
+    chosen = heads if head == "mean" else [heads[int(head)]]
+    n = len(chosen)
+    return [
+        sum(h[query][k] for h in chosen) / n / data["scale"]
+        for k in range(len(data["keys"]))
+    ]
+
+
+def check_ranked(state: dict, label: str) -> None:
+    """The keys marked 1, 2, 3 are the row's three largest weights, in order."""
+    assert state["ready"] == "1", f"{label}: the explorer's script did not run"
+    row = expected_row(
+        state["data"], int(state["layer"]), state["head"], int(state["query"])
+    )
+    ranked = sorted(state["ranked"], key=lambda jr: jr[1])
+    assert [r for _, r in ranked] == list(range(1, min(3, len(row)) + 1)), label
+    shown = [row[j] for j, _ in ranked]
+    best = sorted(row, reverse=True)[: len(shown)]
+    assert shown == pytest.approx(best, abs=1e-9), (
+        f"{label}: highlighted {shown}, the row's largest are {best}"
+    )
+
+
+def exercise_explorer(tab, root, label: str) -> dict:
+    """Hover over queries and change the selectors; check the view each time."""
+    state = root.evaluate(READ_EXPLORER)
+    check_ranked(state, f"{label} (as loaded)")
+    data = state["data"]
+    buttons = root.locator(".xe-q")
+    n_queries = buttons.count()
+    assert n_queries == len(data["queries"])
+    for q in sorted({0, n_queries // 2, n_queries - 1}):
+        buttons.nth(q).hover()
+        state = root.evaluate(READ_EXPLORER)
+        assert state["query"] == str(q), f"{label}: hovering query {q} did nothing"
+        check_ranked(state, f"{label}, query {q}")
+    layers, heads = len(data["layers"]), len(data["heads"])
+    root.locator(".xe-layer").select_option(str(0))
+    root.locator(".xe-head").select_option(str(heads - 1))
+    state = root.evaluate(READ_EXPLORER)
+    assert (state["layer"], state["head"]) == ("0", str(heads - 1)), label
+    check_ranked(state, f"{label}, layer 0 head {heads - 1}")
+    root.locator(".xe-head").select_option("mean")
+    root.locator(".xe-layer").select_option(str(layers - 1))
+    buttons.nth(n_queries - 1).click()  # a tap
+    state = root.evaluate(READ_EXPLORER)
+    check_ranked(state, f"{label}, tapped")
+    return state
+
+
+def open_tab(browser, site_url: str | None):
+    outside, console_errors = [], []
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    tab = context.new_page()
+
+    def route(r):
+        url = r.request.url
+        if url.startswith("data:") or (site_url and url.startswith(site_url)):
+            r.continue_()
+        elif site_url is None and url.startswith("file:"):
+            r.continue_()
+        else:
+            outside.append(url)
+            r.abort()
+
+    tab.route("**/*", route)
+    tab.on(
+        "console",
+        lambda m: console_errors.append(m.text) if m.type == "error" else None,
+    )
+    tab.on("pageerror", lambda e: console_errors.append(str(e)))
+    return context, tab, outside, console_errors
+
+
+def test_the_explorer_responds_on_a_page_of_its_own(browser, tmp_path):
+    """Independent of the chapters: every layout, saved as a standalone page."""
+    import torch
+
+    from xattn.plotting import explore
+
+    g = torch.Generator().manual_seed(0)
+    w = torch.softmax(3 * torch.randn(2, 3, 4, 12, generator=g), -1)
+    truth = torch.eye(4, 12, dtype=torch.bool)
+    keys = ["<pad>", "</script>", " "] + [f"k{i}" for i in range(9)]
+    page = "".join(
+        explore(w, list("abcd"), keys, truth=truth, **kw).html
+        for kw in (
+            {},
+            dict(layout="grid", grid=(3, 4), image=torch.rand(3, 24, 32)),
+            dict(layout="strip", image=torch.randn(8, 12)),
+        )
+    )
+    path = tmp_path / "explorers.html"
+    path.write_text(f"<!doctype html><html><body>{page}</body></html>")
+    context, tab, outside, errors = open_tab(browser, None)
+    tab.goto(path.as_uri())
+    roots = tab.locator(".xattn-explorer")
+    assert roots.count() == 3
+    for i in range(3):
+        state = exercise_explorer(tab, roots.nth(i), f"standalone explorer {i}")
+        assert state["data"]["keys"] == keys
+    assert not outside and not errors, (outside, errors)
+    context.close()
+
+
+def explorer_pages() -> list[str]:
+    """The pages whose notebook stores an explorer's output."""
+    pages = []
+    for page in toc_pages():
+        nb = notebook(page)
+        if nb and any(
+            "xattn-explorer" in "".join(o.get("data", {}).get("text/html", ""))
+            for c in nb["cells"]
+            if c["cell_type"] == "code"
+            for o in c.get("outputs", [])
+        ):
+            pages.append(page)
+    return pages
+
+
+def test_the_chapters_that_should_have_an_explorer_do():
+    assert set(EXPLORER_PAGES) <= set(explorer_pages())
+
+
+@pytest.mark.parametrize("site", list(SITES))
+@pytest.mark.parametrize("page", explorer_pages())
+def test_explorers_respond_on_the_site(site, page, servers, browser):
+    site_url = servers[site]
+    context, tab, outside, errors = open_tab(browser, site_url)
+    tab.goto(f"{site_url}/{page}.html", wait_until="load")
+    roots = tab.locator(".xattn-explorer")
+    assert roots.count() >= 1, f"{site} site, {page}: no explorer on the page"
+    for i in range(roots.count()):
+        exercise_explorer(tab, roots.nth(i), f"{site} site, {page}, explorer {i}")
+    roots.nth(0).locator(".xe-q").nth(0).hover()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    roots.nth(0).screenshot(
+        path=str(SHOTS / f"explorer__{site}__{page.replace('/', '__')}.png")
+    )
+    assert not outside, f"{page}: fetched from outside the site: {outside[:3]}"
+    assert not errors, f"{page}: browser console errors: {errors[:3]}"
+    context.close()
