@@ -11,11 +11,18 @@ from xattn.data import (
     TEMPLATES,
     CharVocab,
     DateTask,
+    field_alignment,
+    field_alignment_chance,
     hash_seed,
     render_date,
 )
 
 TASK = DateTask()
+TWO = [
+    TASK.example(dt.date(2021, 3, 3), "en", "{weekday}, {month} {d}, {Y}"),
+    TASK.example(dt.date(1999, 12, 31), "numeric", "{Y}/{mm}/{dd}"),
+]
+_align, _chance = field_alignment, field_alignment_chance
 
 
 def test_rendering_and_spans():
@@ -130,6 +137,14 @@ def test_vocab_round_trip_and_specials():
         (lambda: DateTask(locales=["xx"]), "locales must be a non-empty subset"),
         (lambda: TASK.examples("dev", 3), "split must be one of"),
         (lambda: TASK.examples("train", 0), "n must be positive"),
+        (lambda: _align([[0.5]], TWO), "weights must be a tensor"),
+        (lambda: _align(torch.zeros(2, 11, 40), []), "at least one DateExample"),
+        (lambda: _align(torch.zeros(2, 11, 40), "ab"), "a list of DateExample"),
+        (lambda: _align(torch.zeros(1, 11, 40), [1]), "DateExample objects, got int"),
+        (lambda: _align(torch.zeros(3, 11, 40), TWO), "B = 2 examples"),
+        (lambda: _align(torch.zeros(2, 9, 40), TWO), "the fields need 10"),
+        (lambda: _align(torch.zeros(2, 11, 5), TWO), "the longest source has 24"),
+        (lambda: _chance([]), "at least one DateExample"),
     ],
 )
 def test_bad_input(call, message):

@@ -110,6 +110,13 @@ def test_beam_scores_are_log_probabilities_of_the_returned_sentences(model, src)
             lambda m, s: greedy_decode(torch.nn.Linear(2, 2), s),
             "model must be an xattn.Seq2Seq",
         ),
+        (lambda m, s: greedy_decode(m, s.float()), "torch.long token ids"),
+        (lambda m, s: beam_search(m, s + 20), r"src holds ids outside \[0, 20\)"),
+        (lambda m, s: greedy_decode(m, s, use_cache=1), "use_cache must be True"),
+        (
+            lambda m, s: beam_search(m, s, length_penalty=-1.0),
+            "length_penalty must be a finite number",
+        ),
     ],
 )
 def test_bad_decoding_arguments(model, src, call, message):

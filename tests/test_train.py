@@ -15,6 +15,7 @@ import xattn
 from xattn.data import DateTask
 from xattn.train import (
     TrainConfig,
+    evaluate,
     load_checkpoint,
     lr_factor,
     model_from_checkpoint,
@@ -256,3 +257,33 @@ def test_distributed_data_parallel_on_cpu_keeps_ranks_identical(tmp_path):
 def test_bad_training_config(change, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**change)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: evaluate(tiny_model(), TASK, [], "cpu"), "non-empty list of Date"),
+        (lambda: evaluate(tiny_model(), TASK, ["x"], "cpu"), "non-empty list of Date"),
+        (
+            lambda: evaluate(tiny_model(), TASK, TASK.examples("val", 2), "cpu", 0),
+            "batch_size must be a positive int",
+        ),
+        (lambda: evaluate(tiny_model(), "dates", [], "cpu"), "task must be an xattn"),
+        (lambda: train(tiny_model(), TASK, dict(steps=5)), "cfg must be a TrainConfig"),
+        (lambda: train(tiny_model(), TASK, resume="yes"), "resume must be True or"),
+        (lambda: train(tiny_model(), TASK, progress=0), "progress must be True or"),
+    ],
+)
+def test_bad_training_call(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_the_command_line_is_the_package_main():
+    result = subprocess.run(
+        [sys.executable, "-m", "xattn.train", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0 and "--preset {base,cpu,gpu}" in result.stdout

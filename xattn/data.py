@@ -22,6 +22,8 @@ from functools import cache
 
 import torch
 
+from xattn.checks import checked, fmt_shape
+
 __all__ = [
     "CharVocab",
     "DateExample",
@@ -164,6 +166,22 @@ class CharVocab:
         return "".join(out)
 
 
+def _check_task(self, locales=tuple(TEMPLATES)) -> None:
+    unknown = set(locales) - set(TEMPLATES)
+    if unknown or not locales:
+        raise ValueError(
+            f"locales must be a non-empty subset of {sorted(TEMPLATES)}, got "
+            f"{list(locales)}"
+        )
+
+
+def _check_examples(self, split, n, seed=0) -> None:
+    if split not in self.days:
+        raise ValueError(f"split must be one of {sorted(self.days)}, got {split!r}")
+    if n < 1:
+        raise ValueError(f"n must be positive, got {n}")
+
+
 class DateTask:
     """Examples, splits, vocabularies and padded batches of the date task.
 
@@ -171,13 +189,8 @@ class DateTask:
         locales: which languages' templates to use (keys of ``TEMPLATES``).
     """
 
+    @checked(_check_task)
     def __init__(self, locales: Sequence[str] = tuple(TEMPLATES)):
-        unknown = set(locales) - set(TEMPLATES)
-        if unknown or not locales:
-            raise ValueError(
-                f"locales must be a non-empty subset of {sorted(TEMPLATES)}, got "
-                f"{list(locales)}"
-            )
         self.locales = tuple(locales)
         self.formats = [(loc, t) for loc in self.locales for t in TEMPLATES[loc]]
         chars = set("0123456789-")
@@ -208,6 +221,7 @@ class DateTask:
         text, spans = render_date(date, template, locale)
         return DateExample(text, date.isoformat(), spans, template, locale)
 
+    @checked(_check_examples)
     def examples(self, split: str, n: int, seed: int = 0) -> list[DateExample]:
         """``n`` examples from a split, a pure function of ``(split, n, seed)``.
 
@@ -215,10 +229,6 @@ class DateTask:
         ``examples("test", 1000)`` holds each of the 1000 test days once), each
         written in a randomly chosen format.
         """
-        if split not in self.days:
-            raise ValueError(f"split must be one of {sorted(self.days)}, got {split!r}")
-        if n < 1:
-            raise ValueError(f"n must be positive, got {n}")
         rng = random.Random(f"{split}-{seed}")
         days = self.days[split]
         chosen = []
@@ -270,6 +280,45 @@ def hash_seed(*parts: int) -> int:
     return value
 
 
+def _check_examples_given(examples) -> None:
+    if isinstance(examples, (str, bytes)) or not isinstance(examples, Sequence):
+        raise ValueError(
+            f"examples must be a list of DateExample, got {type(examples).__name__}"
+        )
+    if not examples:
+        raise ValueError("examples must hold at least one DateExample, got none")
+    other = next((e for e in examples if not isinstance(e, DateExample)), None)
+    if other is not None:
+        raise ValueError(
+            f"examples must be DateExample objects, got {type(other).__name__}"
+        )
+
+
+def _check_field_alignment(weights, examples) -> None:
+    if not isinstance(weights, torch.Tensor):
+        raise ValueError(
+            f"weights must be a tensor (..., B, Lq, Lk), got {type(weights).__name__}"
+        )
+    _check_examples_given(examples)
+    if weights.dim() < 3 or weights.shape[-3] != len(examples):
+        raise ValueError(
+            f"weights must be (..., B, Lq, Lk) with B = {len(examples)} examples, got "
+            f"{tuple(weights.shape)}"
+        )
+    last = max(end for _, end in TARGET_FIELDS.values())
+    if weights.shape[-2] < last:
+        raise ValueError(
+            f"weights cover {weights.shape[-2]} target positions, the fields need "
+            f"{last}"
+        )
+    if weights.shape[-1] < max(len(e.source) for e in examples):
+        raise ValueError(
+            f"weights {fmt_shape(weights)} cover {weights.shape[-1]} source "
+            f"positions, the longest source has {max(len(e.source) for e in examples)}"
+        )
+
+
+@checked(_check_field_alignment)
 def field_alignment(
     weights: torch.Tensor, examples: Sequence[DateExample]
 ) -> torch.Tensor:
@@ -291,17 +340,6 @@ def field_alignment(
     Shapes:
         weights (..., B, Lq, Lk) -> (...)
     """
-    if weights.dim() < 3 or weights.shape[-3] != len(examples):
-        raise ValueError(
-            f"weights must be (..., B, Lq, Lk) with B = {len(examples)} examples, got "
-            f"{tuple(weights.shape)}"
-        )
-    last = max(end for _, end in TARGET_FIELDS.values())
-    if weights.shape[-2] < last:
-        raise ValueError(
-            f"weights cover {weights.shape[-2]} target positions, the fields need "
-            f"{last}"
-        )
     top = weights.argmax(-1)  # (..., B, Lq)
     hits = torch.zeros(weights.shape[:-3], device=weights.device)
     total = 0
@@ -314,6 +352,7 @@ def field_alignment(
     return hits / total
 
 
+@checked(_check_examples_given)
 def field_alignment_chance(examples: Sequence[DateExample]) -> float:
     """The :func:`field_alignment` of a model picking source characters at random."""
     shares = []

@@ -18,6 +18,7 @@ from xattn.checks import (
     check_int,
     check_number,
     check_positive_int,
+    checked,
     fmt_shape,
 )
 from xattn.model import Seq2Seq
@@ -38,6 +39,17 @@ def _check_decode_args(
     if not isinstance(src, torch.Tensor) or src.dim() != 2:
         got = fmt_shape(src) if isinstance(src, torch.Tensor) else type(src).__name__
         raise ValueError(f"src must be (B, Lk) token ids, got {got}")
+    if src.dtype != torch.long:
+        raise ValueError(
+            f"src must be a (B, L) tensor of torch.long token ids, got "
+            f"{fmt_shape(src)} {src.dtype}"
+        )
+    vocab = model.cfg.src_vocab_size
+    if src.numel() and (int(src.min()) < 0 or int(src.max()) >= vocab):
+        raise ValueError(
+            f"src holds ids outside [0, {vocab}): min {int(src.min())}, max "
+            f"{int(src.max())}"
+        )
     check_positive_int("max_len", max_len)
     if max_len > model.cfg.max_len:
         raise ValueError(
@@ -76,6 +88,13 @@ def _next_logits(model, tokens, memory, src_mask, caches):
     return model.decode(tokens, memory, src_mask)[:, -1]  # (B, V)
 
 
+def _check_greedy_decode(
+    model, src, max_len=16, *, bos_id=1, eos_id=2, use_cache=True
+) -> None:
+    _check_decode_args(model, src, max_len, bos_id, eos_id, use_cache)
+
+
+@checked(_check_greedy_decode)
 @torch.no_grad()
 def greedy_decode(
     model: Seq2Seq,
@@ -96,7 +115,6 @@ def greedy_decode(
         ``(tokens, logits)``: (B, T) ids without ``<bos>``, and the (B, T, V)
         logits each token was chosen from, with T <= max_len.
     """
-    _check_decode_args(model, src, max_len, bos_id, eos_id, use_cache)
     memory, src_mask = model.encode(src)
     caches = model.init_cache(memory) if use_cache else None
     return greedy_tokens(
@@ -108,6 +126,13 @@ def greedy_decode(
         pad_id=model.cfg.pad_id,
         device=src.device,
     )
+
+
+def _check_greedy_tokens(next_logits, batch, max_len) -> None:
+    if not callable(next_logits):
+        raise ValueError(f"next_logits must be a function, got {next_logits!r}")
+    check_positive_int("batch", batch)
+    check_positive_int("max_len", max_len)
 
 
 @torch.no_grad()
@@ -133,10 +158,9 @@ def greedy_tokens(
         next_logits: tokens (B, t) -> (B, V); returns tokens (B, T) without
         ``<bos>`` and their logits (B, T, V), T <= max_len
     """
-    if not callable(next_logits):
-        raise ValueError(f"next_logits must be a function, got {next_logits!r}")
-    check_positive_int("batch", batch)
-    check_positive_int("max_len", max_len)
+    # Checked here rather than by @checked: inside a checked call the xattn functions
+    # that a caller's next_logits runs would skip their own checks.
+    _check_greedy_tokens(next_logits, batch, max_len)
     tokens = torch.full((batch, 1), bos_id, dtype=torch.long, device=device)  # (B, 1)
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     all_logits = []
@@ -155,6 +179,23 @@ def greedy_tokens(
     return out, torch.stack(all_logits, dim=1)
 
 
+def _check_beam_search(
+    model,
+    src,
+    beam_size=4,
+    max_len=16,
+    *,
+    bos_id=1,
+    eos_id=2,
+    length_penalty=0.6,
+    use_cache=True,
+) -> None:
+    _check_decode_args(model, src, max_len, bos_id, eos_id, use_cache)
+    check_positive_int("beam_size", beam_size)
+    check_number("length_penalty", length_penalty, 0.0)
+
+
+@checked(_check_beam_search)
 @torch.no_grad()
 def beam_search(
     model: Seq2Seq,
@@ -177,9 +218,6 @@ def beam_search(
         ``(tokens, scores)``: the best hypothesis per sentence (B, T), padded after
         ``<eos>``, and its penalized score (B,).
     """
-    _check_decode_args(model, src, max_len, bos_id, eos_id, use_cache)
-    check_positive_int("beam_size", beam_size)
-    check_number("length_penalty", length_penalty, 0.0)
     b, k = src.shape[0], beam_size
     memory, src_mask = model.encode(src)
     memory = memory.repeat_interleave(k, dim=0)  # (B*K, Lk, D)
