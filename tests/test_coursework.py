@@ -3,7 +3,10 @@
 For each chapter, in a fresh nbgrader course folder, make the student version
 with nbgrader and submit four notebooks as four students:
 
-- the instructor version, which must earn full marks;
+- the instructor version, which must earn full marks. nbgrader grades the outputs
+  it holds without running it again: ``pytest --nbval`` re-runs every chapter and
+  fails on any output that differs, so the stored outputs are what a run gives,
+  and a second run here would only repeat the first;
 - the untouched student version, which must earn nothing, and finish;
 - the instructor version with every exercise's *wrong* answer from
   ``tests/answers/<chapter>/exN.wrong.py`` (the bug a learner really writes),
@@ -12,7 +15,8 @@ with nbgrader and submit four notebooks as four students:
   ``exN.alternative.py`` (correct, written differently from the solution),
   which must earn full marks on every exercise.
 
-All four are graded by one ``nbgrader autograde`` run per chapter.
+The other three are run and graded by one ``nbgrader autograde`` run per chapter,
+with the chapter's grading-time sizes (``xattn.run_settings().grading``).
 """
 
 from __future__ import annotations
@@ -175,8 +179,17 @@ def test_student_version_and_autograding(notebook, tmp_path):
     coursework.submit(course, "instructor", notebook)
     coursework.submit(course, "untouched", student_path)
 
+    # Grading the instructor's stored outputs is sound only for a notebook that was
+    # run: every test cell carries its execution count and no error.
+    for cell in instructor["cells"]:
+        if cell["metadata"].get("nbgrader", {}).get("grade"):
+            assert cell.get("execution_count"), (
+                f"{notebook.name} was not run: `make execute NB={notebook}`"
+            )
+            assert all(o["output_type"] != "error" for o in cell["outputs"])
     started = time.perf_counter()
-    coursework.autograde(course, aid)
+    coursework.autograde(course, aid, student="instructor", execute=False)
+    coursework.autograde(course, aid, exclude=["instructor"])
     print(f"{aid}: 4 submissions graded in {time.perf_counter() - started:.0f} s")
     table = coursework.grades_table(course, [notebook])
     rows = {r["student"]: r for r in table}

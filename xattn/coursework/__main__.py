@@ -1,0 +1,5 @@
+"""``python -m xattn.coursework``: see :func:`xattn.coursework.main`."""
+
+from xattn.coursework import main
+
+raise SystemExit(main())
