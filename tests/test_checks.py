@@ -94,3 +94,48 @@ def test_a_checked_layer_gives_the_same_result_as_its_core():
     out, weights = layer(x, memory, need_weights=True)
     out_core, weights_core = core(layer, x, memory, need_weights=True)
     assert torch.equal(out, out_core) and torch.equal(weights, weights_core)
+
+
+def _checks_run(run) -> Counter:
+    """How many times each check function of the package runs while ``run()`` runs."""
+    seen = _calls_into("xattn/", run)
+    return Counter({name: n for name, n in seen.items() if name.startswith("_check")})
+
+
+def test_a_model_checks_its_inputs_once_not_at_every_layer():
+    cfg = xattn.Seq2SeqConfig(11, 9, d_model=16, n_heads=4, n_layers=3, dropout=0.0)
+    model = xattn.Seq2Seq(cfg).eval()
+    src = torch.tensor([[4, 5, 6], [7, 8, 0]])
+    tgt_in = torch.tensor([[1, 2, 3, 4], [1, 5, 0, 0]])
+    seen = _checks_run(lambda: model(src, tgt_in))
+    # The ids once each at the entry; the masks it derives from them never again.
+    assert seen["_check_forward"] == 1 and seen["_check_ids"] == 2, seen
+    assert seen["_check_multi_head_call"] == seen["_check_positions_call"] == 0, seen
+    memory, src_mask = model.encode(src)
+    x = torch.randn(2, 4, 16)
+    seen = _checks_run(lambda: model.decoder(x, memory, src_mask, tgt_in != 0))
+    # A stack called directly checks against its first block: self and cross once.
+    assert seen["_check_decoder_call"] == 1, seen
+    assert seen["_check_multi_head_call"] == 2, seen
+    caches = model.init_cache(memory)
+    step = torch.ones(2, 1, dtype=torch.long)
+    seen = _checks_run(lambda: model.decode_step(step, 0, src_mask, caches))
+    assert seen["_check_decode_step"] == 1 and seen["_check_kv"] == 1, seen
+    assert seen["_check_multi_head_call"] == 0, seen
+
+
+def test_a_stack_reports_a_bad_mask_as_its_layers_did():
+    cfg = xattn.Seq2SeqConfig(11, 9, d_model=16, n_heads=4, n_layers=2, dropout=0.0)
+    model = xattn.Seq2Seq(cfg).eval()
+    memory, x = torch.randn(2, 3, 16), torch.randn(2, 4, 16)
+    bad = torch.ones(2, 3)  # a float mask
+    with pytest.raises(ValueError, match="memory_mask must be a bool tensor"):
+        model.decoder(x, memory, bad)
+    with pytest.raises(ValueError, match=r"memory_mask must be \(B, Lk\) = \(2, 3\)"):
+        model.encoder(memory, torch.ones(2, 4, dtype=torch.bool))
+    with pytest.raises(ValueError, match=r"x must be \(B, L, 16\) for d_model=16"):
+        model.decoder(torch.randn(2, 4, 8), memory)
+    with pytest.raises(ValueError, match=r"memory_mask must be \(B, Lk\)"):
+        model.decode(torch.ones(2, 4, dtype=torch.long), memory, bad.bool()[:, :2])
+    with pytest.raises(ValueError, match="positions up to 300 asked for"):
+        model(torch.ones(1, 300, dtype=torch.long), torch.ones(1, 2, dtype=torch.long))

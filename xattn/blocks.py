@@ -1,4 +1,4 @@
-"""The pieces of a Transformer layer: positions, feed-forward, encoder, decoder blocks.
+"""The pieces of a Transformer layer: feed-forward, encoder and decoder blocks.
 
 An encoder block is self-attention then a feed-forward layer; a decoder block is
 causal self-attention, then cross-attention into the encoder's memory, then a
@@ -9,25 +9,33 @@ sublayer (pre-norm, which trains more stably without warm-up).
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
 from xattn.checks import (
     check_bool,
     check_dropout,
-    check_int,
     check_positive_int,
+    check_stream,
+    checked,
     fmt_shape,
 )
-from xattn.layers import MultiHeadCrossAttention
+from xattn.layers import (
+    MultiHeadCrossAttention,
+    _check_multi_head,
+    _check_multi_head_call,
+    _check_project_kv,
+)
 from xattn.masks import causal_mask
 
+# The positional encodings live in xattn.positions; older code imports them from here.
+from xattn.positions import (  # noqa: F401
+    LearnedPositionalEncoding,
+    SinusoidalPositionalEncoding,
+    sinusoidal_positions,
+)
+
 __all__ = [
-    "sinusoidal_positions",
-    "SinusoidalPositionalEncoding",
-    "LearnedPositionalEncoding",
     "FeedForward",
     "EncoderBlock",
     "DecoderBlock",
@@ -35,93 +43,10 @@ __all__ = [
 ]
 
 
-def sinusoidal_positions(length: int, d_model: int) -> torch.Tensor:
-    """The fixed position table of Vaswani et al. (2017), section 3.5.
-
-    Even features get sin(pos / 10000^(i / D)), odd ones the matching cos.
-
-    Shapes:
-        -> table (length, D)
-    """
-    check_positive_int("length", length)
+def _check_feed_forward(self, d_model, d_ff, dropout=0.0) -> None:
     check_positive_int("d_model", d_model)
-    if d_model % 2:
-        raise ValueError(
-            f"d_model must be even (sin and cos pairs), got d_model={d_model}"
-        )
-    position = torch.arange(length, dtype=torch.float32)[:, None]  # (L, 1)
-    pairs = torch.arange(0, d_model, 2, dtype=torch.float32)  # (D/2,): 0, 2, 4, ...
-    rate = torch.exp(pairs * (-math.log(10000.0) / d_model))  # (D/2,): 10000^(-2i/D)
-    table = torch.zeros(length, d_model)
-    table[:, 0::2] = torch.sin(position * rate)
-    table[:, 1::2] = torch.cos(position * rate)
-    return table  # (L, D)
-
-
-def _last_position(start: int, x: torch.Tensor, max_len: int, d_model: int) -> int:
-    """One past the last position of ``x`` (B, L, D) placed at ``start``, checked."""
-    check_int("start", start)
-    if not isinstance(x, torch.Tensor) or x.dim() != 3 or x.shape[-1] != d_model:
-        got = fmt_shape(x) if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(
-            f"x must be (B, L, {d_model}) for d_model={d_model}, got x {got}"
-        )
-    end = start + x.shape[1]
-    if end > max_len:
-        raise ValueError(
-            f"positions up to {end} asked for, but max_len is {max_len}; raise max_len"
-        )
-    return end
-
-
-class SinusoidalPositionalEncoding(nn.Module):
-    """Adds the fixed sinusoidal table to token embeddings (no parameters).
-
-    Args:
-        d_model: width D of the embeddings (even).
-        max_len: the most positions it covers.
-
-    Shapes:
-        x (B, L, D) -> (B, L, D)
-    """
-
-    def __init__(self, d_model: int, max_len: int = 512):
-        super().__init__()
-        check_positive_int("max_len", max_len)
-        self.d_model, self.max_len = d_model, max_len
-        self.register_buffer(
-            "table", sinusoidal_positions(max_len, d_model), persistent=False
-        )
-
-    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
-        """Add the positions ``start, start + 1, ...`` to ``x``."""
-        end = _last_position(start, x, self.max_len, self.d_model)
-        return x + self.table[start:end].to(x.dtype)
-
-
-class LearnedPositionalEncoding(nn.Module):
-    """Adds a learned vector per position (as in BERT and GPT-2).
-
-    Args:
-        d_model: width D of the embeddings.
-        max_len: the most positions it has a vector for.
-
-    Shapes:
-        x (B, L, D) -> (B, L, D)
-    """
-
-    def __init__(self, d_model: int, max_len: int = 512):
-        super().__init__()
-        check_positive_int("d_model", d_model)
-        check_positive_int("max_len", max_len)
-        self.d_model, self.max_len = d_model, max_len
-        self.embedding = nn.Embedding(max_len, d_model)
-        nn.init.normal_(self.embedding.weight, std=0.02)
-
-    def forward(self, x: torch.Tensor, start: int = 0) -> torch.Tensor:
-        """Add the positions ``start, start + 1, ...`` to ``x``."""
-        end = _last_position(start, x, self.max_len, self.d_model)
-        return x + self.embedding.weight[start:end].to(x.dtype)
+    check_positive_int("d_ff", d_ff)
+    check_dropout(dropout)
 
 
 class FeedForward(nn.Module):
@@ -136,11 +61,9 @@ class FeedForward(nn.Module):
         x (B, L, D) -> (B, L, D), through a hidden width d_ff
     """
 
+    @checked(_check_feed_forward)
     def __init__(self, d_model: int, d_ff: int, dropout: float = 0.0):
         super().__init__()
-        check_positive_int("d_model", d_model)
-        check_positive_int("d_ff", d_ff)
-        check_dropout(dropout)
         self.linear1 = nn.Linear(d_model, d_ff)
         self.linear2 = nn.Linear(d_ff, d_model)
         self.dropout = nn.Dropout(dropout)
@@ -154,7 +77,6 @@ class _Sublayer(nn.Module):
 
     def __init__(self, d_model: int, dropout: float, norm_first: bool):
         super().__init__()
-        check_bool("norm_first", norm_first)
         self.norm = nn.LayerNorm(d_model)
         self.dropout = nn.Dropout(dropout)
         self.norm_first = norm_first
@@ -163,6 +85,18 @@ class _Sublayer(nn.Module):
         if self.norm_first:
             return x + self.dropout(fn(self.norm(x)))
         return self.norm(x + self.dropout(fn(x)))
+
+
+def _check_encoder_block(
+    self, d_model, n_heads, d_ff, dropout=0.0, norm_first=True, fast=False
+) -> None:
+    _check_multi_head(self, d_model, n_heads, dropout, fast=fast)
+    _check_feed_forward(self, d_model, d_ff, dropout)
+    check_bool("norm_first", norm_first)
+
+
+def _check_encoder_block_call(self, x, mask=None) -> None:
+    _check_multi_head_call(self.self_attn, x, x, mask)
 
 
 class EncoderBlock(nn.Module):
@@ -180,6 +114,7 @@ class EncoderBlock(nn.Module):
         x (B, Lk, D), mask (B, Lk) -> (B, Lk, D)
     """
 
+    @checked(_check_encoder_block)
     def __init__(
         self,
         d_model: int,
@@ -195,6 +130,7 @@ class EncoderBlock(nn.Module):
         self.sub_attn = _Sublayer(d_model, dropout, norm_first)
         self.sub_ff = _Sublayer(d_model, dropout, norm_first)
 
+    @checked(_check_encoder_block_call)
     def forward(
         self, x: torch.Tensor, mask: torch.Tensor | None = None
     ) -> torch.Tensor:
@@ -227,6 +163,43 @@ class LayerCache:
         return k, v
 
 
+def _check_decoder_block(
+    self,
+    d_model,
+    n_heads,
+    d_ff,
+    dropout=0.0,
+    norm_first=True,
+    fast=False,
+    d_memory=None,
+) -> None:
+    _check_multi_head(self, d_model, n_heads, dropout, fast=fast)
+    _check_multi_head(self, d_model, n_heads, dropout, fast=fast, d_memory=d_memory)
+    _check_feed_forward(self, d_model, d_ff, dropout)
+    check_bool("norm_first", norm_first)
+
+
+def _check_decoder_block_call(
+    self, x, memory, memory_mask=None, tgt_mask=None, cache=None
+) -> None:
+    if cache is None:
+        _check_multi_head_call(self.self_attn, x, x, tgt_mask)  # over the target
+        _check_multi_head_call(self.cross_attn, x, memory, memory_mask)
+        return
+    check_stream("x", x, self.self_attn.d_model)
+    if x.shape[1] != 1:
+        raise ValueError(
+            f"a cached decoder step takes one position, got x {fmt_shape(x)}"
+        )
+    if not isinstance(cache, LayerCache):
+        raise ValueError(
+            "cache must be a LayerCache, as Seq2Seq.init_cache makes them, got "
+            f"{type(cache).__name__}"
+        )
+    _check_project_kv(self.self_attn, x)
+    _check_multi_head_call(self.cross_attn, x, None, memory_mask, kv=cache.cross_kv)
+
+
 class DecoderBlock(nn.Module):
     """Causal self-attention, cross-attention into the memory, then feed-forward.
 
@@ -246,6 +219,7 @@ class DecoderBlock(nn.Module):
         ``self.cross_weights`` when ``keep_weights`` is set.
     """
 
+    @checked(_check_decoder_block)
     def __init__(
         self,
         d_model: int,
@@ -275,6 +249,7 @@ class DecoderBlock(nn.Module):
         self.cross_weights = weights
         return out
 
+    @checked(_check_decoder_block_call)
     def forward(
         self,
         x: torch.Tensor,
@@ -288,10 +263,6 @@ class DecoderBlock(nn.Module):
             x = self.sub_self(x, lambda h: self.self_attn(h, h, tgt_mask, causal)[0])
             x = self.sub_cross(x, lambda h: self._cross(h, memory, memory_mask, None))
         else:
-            if x.shape[1] != 1:
-                raise ValueError(
-                    f"a cached decoder step takes one position, got x {fmt_shape(x)}"
-                )
 
             def self_step(h):
                 # The newest position may see every earlier one: no causal mask needed.
