@@ -3,13 +3,16 @@ student versions and submissions."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from nbgrader.preprocessors import ClearHiddenTests
 
@@ -148,6 +151,37 @@ def _nbgrader(
     return result
 
 
+@contextlib.contextmanager
+def nbgrader_api(course: Path | str, **settings: dict) -> Iterator[Any]:
+    """nbgrader's Python API on a course, as its command line would run there.
+
+    The course's ``nbgrader_config.py`` is written and read, ``settings`` are added
+    to it (``Execute={"enabled": False}``), and while the block runs the current
+    folder is the course and ``PATH`` finds this environment's ``alembic``, which
+    nbgrader runs. One process for every command: nbgrader's own command line
+    spends seconds starting before each one.
+    """
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    course = Path(course).resolve()
+    config_file = write_config(course)
+    config = PyFileConfigLoader(config_file.name, path=str(course)).load_config()
+    config.CourseDirectory.root = str(course)
+    for section, values in settings.items():
+        for key, value in values.items():
+            config[section][key] = value
+    cwd, path = os.getcwd(), os.environ.get("PATH", "")
+    os.chdir(course)
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), path])
+    try:
+        yield NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
+    finally:
+        os.chdir(cwd)
+        os.environ["PATH"] = path
+
+
 def release(
     chapters: Path | str = "chapters",
     course: Path | str = DEFAULT_COURSE,
@@ -159,13 +193,20 @@ def release(
     """
     course = Path(course).resolve()
     released = []
-    for notebook in chapter_notebooks(chapters, only):
-        aid = assignment_id(notebook)
-        source = course / "source" / aid
-        source.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(notebook, source / notebook.name)
-        _nbgrader(course, "generate_assignment", aid, "--force")
-        released.append(course / "release" / aid / notebook.name)
+    notebooks = [nb.resolve() for nb in chapter_notebooks(chapters, only)]
+    with nbgrader_api(course) as api:
+        for notebook in notebooks:
+            aid = assignment_id(notebook)
+            source = course / "source" / aid
+            source.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(notebook, source / notebook.name)
+            result = api.generate_assignment(aid, force=True)
+            if not result["success"]:
+                raise RuntimeError(
+                    f"nbgrader generate_assignment {aid} failed:\n"
+                    f"{result.get('log', '')[-4000:]}\n{result.get('error', '')}"
+                )
+            released.append(course / "release" / aid / notebook.name)
     return released
 
 

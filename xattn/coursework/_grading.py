@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import logging
 import os
-import re
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +14,8 @@ from xattn.coursework._course import (
     _nbgrader,
     assignment_id,
     chapter_notebooks,
+    nbgrader_api,
+    release,
 )
 
 log = logging.getLogger("xattn")
@@ -119,33 +119,31 @@ def autograde(
         the students whose submission could not be graded.
     """
     course = Path(course).resolve()
-    args = ["autograde", assignment, "--force", "--create"]
+    settings: dict[str, dict] = {}
     if not execute:
-        args += ["--Execute.enabled=False", "--ClearOutput.enabled=False"]
-    if student:
-        args.append(f"--student={student}")
+        settings = {"Execute": {"enabled": False}, "ClearOutput": {"enabled": False}}
     if notebook:
-        args.append(f"--CourseDirectory.notebook_id={notebook}")
-    if exclude:
-        args.append(f"--CourseDirectory.student_id_exclude={','.join(exclude)}")
-    result = _nbgrader(course, *args, check=False)
-    output = f"{result.stdout}\n{result.stderr}"
-    logs = course / "logs"
-    logs.mkdir(exist_ok=True)
-    (logs / f"autograde-{assignment}.log").write_text(output)
-    failed = sorted(
-        set(
-            re.findall(
-                rf"error processing assignment '{re.escape(assignment)}' "
-                r"for student '([^']+)'",
-                output,
-            )
-        )
+        settings["CourseDirectory"] = {"notebook_id": notebook}
+    submitted = sorted((course / "submitted").glob(f"*/{assignment}"))
+    students = (
+        [student]
+        if student
+        else [
+            folder.parent.name
+            for folder in submitted
+            if folder.is_dir() and folder.parent.name not in exclude
+        ]
     )
-    if result.returncode != 0 and not failed:
-        raise RuntimeError(
-            f"nbgrader autograde failed ({result.returncode}):\n{output[-4000:]}"
-        )
+    logs, failed = [], []
+    with nbgrader_api(course, **settings) as api:
+        for name in students:
+            result = api.autograde(assignment, name, force=True, create=True)
+            logs.append(f"## {name}\n{result.get('log', '')}{result.get('error', '')}")
+            if not result["success"]:
+                failed.append(name)
+    folder = course / "logs"
+    folder.mkdir(exist_ok=True)
+    (folder / f"autograde-{assignment}.log").write_text("\n".join(logs))
     return failed
 
 
@@ -250,9 +248,7 @@ def grade(
         aid = assignment_id(notebook)
         source = course / "source" / aid
         if not (source / notebook.name).exists():
-            source.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(notebook, source / notebook.name)
-            _nbgrader(course, "generate_assignment", aid, "--force")
+            release(chapters, course, only=[notebook.stem])
         if good[aid]:
             started = time.perf_counter()
             bad = [p.student for p in problems[aid]]
