@@ -48,6 +48,13 @@ def test_square_weights_need_no_grid_and_the_image_alone_draws_no_heat():
     assert len(ax.images) == 1 and list(ax.get_xticks()) == []
 
 
+def test_patch_lines_mark_the_patches():
+    ax = plot_image_attention(torch.rand(3, 48, 48), patch_lines=8, colorbar=False)
+    lines = ax.get_lines()
+    assert len(lines) == 2 * 5  # x and y at 8, 16, 24, 32, 40
+    assert sorted({line.get_ydata()[0] for line in lines[::2]}) == [8, 16, 24, 32, 40]
+
+
 def test_grid_shares_one_colour_scale_and_one_colour_bar():
     image = torch.rand(3, 48, 48)
     weights = torch.rand(7, 36)
@@ -124,6 +131,10 @@ def test_grid_of_images_with_boxes_per_panel_and_a_fixed_scale():
                 torch.rand(3, 8, 8), boxes=[(0, 0, 1, 1)], box_color=["red", "blue"]
             ),
             r"box_color has 2 colours for 1 boxes",
+        ),
+        (
+            lambda: plot_image_attention(torch.rand(3, 8, 8), patch_lines=0),
+            r"patch_lines must be a positive int \(pixels\), got 0",
         ),
         (
             lambda: plot_image_attention_grid(torch.rand(3, 8, 8), []),

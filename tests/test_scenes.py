@@ -1,18 +1,24 @@
-"""Generated scenes, captions, splits, grounding and BLEU (chapter 14)."""
+"""Generated scenes, captions, splits, grounding and BLEU (chapter 14).
+
+Bad calls are in tests/test_errors_vision.py.
+"""
 
 import math
+from collections import Counter
 
 import pytest
 import torch
 
-from xattn.tasks.scenes import (
-    SHAPES,
-    SceneTask,
-    bleu,
+from xattn.tasks.bleu import bleu, ngram_counts
+from xattn.tasks.grounding import (
     grounding_accuracy,
     grounding_chance,
     patch_centres,
+    patches_in_box,
+    word_boxes,
 )
+from xattn.tasks.scene_objects import COLOURS, SHAPES
+from xattn.tasks.scenes import SceneTask
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +61,7 @@ def test_captions_objects_and_boxes_agree(task):
         for o in e.objects:
             x0, y0, x1, y1 = o.box
             inside = e.image[:, y0:y1, x0:x1]
-            colour = torch.tensor(
-                {"red": (0.95, 0.15, 0.15), "green": (0.15, 0.8, 0.2),
-                 "blue": (0.2, 0.35, 1.0), "yellow": (1.0, 0.9, 0.1)}[o.colour]
-            )  # fmt: skip
+            colour = torch.tensor(COLOURS[o.colour])
             painted = (inside - colour[:, None, None]).abs().amax(0) < 1e-6
             assert painted.any()
             outside = e.image.clone()
@@ -129,53 +132,56 @@ def test_bleu_on_hand_computed_cases():
     assert math.isclose(two, 9 / 10)
 
 
-CASES = [
-    ("split", lambda: SceneTask().examples("dev", 3), r"split must be one of"),
-    ("n 0", lambda: SceneTask().examples("train", 0), r"n must be a positive int"),
-    (
-        "objects",
-        lambda: SceneTask(min_objects=3, max_objects=2),
-        r"at most max_objects",
-    ),
-    ("side", lambda: SceneTask(max_side=20), r"max_side <= 2 \* cell"),
-    ("cell", lambda: SceneTask(size=50), r"multiple of cell"),
-    ("encode empty", lambda: SceneTask().encode([]), r"at least one scene"),
-    ("targets empty", lambda: SceneTask().targets([]), r"at least one scene"),
-    ("bleu lengths", lambda: bleu([["a"]], []), r"same length"),
-    ("bleu strings", lambda: bleu(["a b"], ["a b"]), r"lists of words"),
-    (
-        "bleu max_n",
-        lambda: bleu([["a"]], [["a"]], max_n=0),
-        r"max_n must be a positive",
-    ),
-    ("centres", lambda: patch_centres(48, 7), r"divisible by patch"),
-    (
-        "grounding dims",
-        lambda: grounding_accuracy(
-            torch.ones(2, 36), SceneTask().examples("test", 2), 8
-        ),
-        r"weights must be \(B, Lq, N\)",
-    ),
-    (
-        "grounding patches",
-        lambda: grounding_accuracy(
-            torch.ones(2, 9, 16), SceneTask().examples("test", 2), 8
-        ),
-        r"one column per patch: 36 patches",
-    ),
-    (
-        "grounding batch",
-        lambda: grounding_accuracy(
-            torch.ones(3, 9, 36), SceneTask().examples("test", 2), 8
-        ),
-        r"one row block per example",
-    ),
-]
+def test_split_of_is_the_split_a_scene_was_drawn_for(task):
+    for split in ("train", "val", "test"):
+        assert {task.split_of(e) for e in task.examples(split, 30)} == {split}
 
 
-@pytest.mark.parametrize(
-    "call, pattern", [c[1:] for c in CASES], ids=[c[0] for c in CASES]
-)
-def test_bad_input_raises_a_clear_value_error(call, pattern):
-    with pytest.raises(ValueError, match=pattern):
-        call()
+def test_a_larger_margin_keeps_relations_clear():
+    wide = SceneTask(margin=8)
+    for e in wide.examples("train", 100):
+        (ax, ay), (bx, by) = (o.centre for o in e.objects)
+        assert abs(abs(bx - ax) - abs(by - ay)) >= 8
+
+
+def test_patches_in_box_and_word_boxes(task):
+    assert patches_in_box((0, 0, 16, 16), 48, 8).nonzero()[:, 0].tolist() == [
+        0,
+        1,
+        6,
+        7,
+    ]
+    assert patches_in_box(torch.tensor([4, 4, 5, 5]), 48, 8).sum() == 1  # centre 4, 4
+    ex = task.examples("test", 5)
+    inside, named = word_boxes(ex, 10, 8)
+    assert inside.shape == (5, 10, 36) and named.shape == (5, 10)
+    for b, e in enumerate(ex):
+        assert named[b].nonzero()[:, 0].tolist() == [
+            t for t, k in enumerate(e.word_objects) if k >= 0
+        ]
+        for t, k in enumerate(e.word_objects):
+            expected = patches_in_box(e.objects[k].box, 48, 8) if k >= 0 else None
+            if expected is None:
+                assert not inside[b, t].any()
+            else:
+                assert torch.equal(inside[b, t], expected)
+
+
+def test_ngram_counts():
+    words = "a red circle left of a red square".split()
+    assert ngram_counts(words, 2)[("a", "red")] == 2
+    assert ngram_counts(words, 1) == Counter((w,) for w in words)
+    assert ngram_counts(words, 9) == Counter()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_batches_and_scores_in_float32_and_float64(task, dtype):
+    ex = task.examples("val", 4)
+    images, tgt_in, _ = task.encode(ex, dtype=dtype)
+    assert images.dtype == dtype and tgt_in.dtype == torch.long
+    labels, boxes, present = SceneTask(min_objects=1, max_objects=3).targets(
+        SceneTask(min_objects=1, max_objects=3).examples("val", 4), dtype=dtype
+    )
+    assert boxes.dtype == dtype and labels.dtype == torch.long
+    w = torch.rand(4, tgt_in.shape[1], 36, dtype=dtype)
+    assert 0 <= grounding_accuracy(w, ex, 8).item() <= 1

@@ -2,136 +2,60 @@
 
 DETR (Carion et al. 2020) without the convolutional backbone: Q learned query vectors
 go through the chapter-7 decoder, cross-attending to the patch features of
-:class:`xattn.vision.PatchEncoder`; each query then predicts one object's class, or
+:class:`xattn.patches.PatchEncoder`; each query then predicts one object's class, or
 "no object", and its box. Training matches the Q predictions to the true objects one
-to one with the Hungarian algorithm (:func:`hungarian`), so that each object is
-predicted by exactly one query and the others learn to say "no object".
+to one with the Hungarian method (:func:`xattn.matching.hungarian`), so that each
+object is predicted by exactly one query and the others learn to say "no object".
 
-Boxes are ``(x0, y0, x1, y1)`` in pixels throughout.
+Boxes are ``(x0, y0, x1, y1)`` in pixels throughout (:mod:`xattn.boxes`);
+:mod:`xattn.detection_scores` scores a trained detector.
 """
 
 from __future__ import annotations
+
+import math
+import numbers
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from xattn.checks import check_boxes, check_floating, check_number, fmt_shape
+from xattn.boxes import box_area, box_iou, generalized_box_iou  # noqa: F401
+from xattn.checks import (
+    check_bool,
+    check_floating,
+    check_number,
+    check_positive_int,
+    checked,
+    fmt_shape,
+)
+from xattn.matching import hungarian, hungarian_step  # noqa: F401
 from xattn.model import Decoder, Seq2SeqConfig
-from xattn.vision import PatchEncoder
+from xattn.patches import PatchEncoder, _check_image_batch
 
 __all__ = [
-    "box_area",
-    "box_iou",
-    "generalized_box_iou",
-    "hungarian",
     "Detector",
     "match_queries",
     "detection_loss",
 ]
 
 
-def box_area(boxes: torch.Tensor) -> torch.Tensor:
-    """Areas of boxes, 0 for an empty or inverted box. Shapes: (N, 4) -> (N,)."""
-    check_boxes("boxes", boxes)
-    wh = (boxes[:, 2:] - boxes[:, :2]).clamp(min=0)  # (N, 2)
-    return wh[:, 0] * wh[:, 1]
+def _is_number(x) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Intersection over union of every box in ``a`` with every box in ``b``.
-
-    Shapes:
-        a (N, 4), b (M, 4) -> iou (N, M), in [0, 1]
-    """
-    check_boxes("a", a)
-    check_boxes("b", b)
-    top_left = torch.maximum(a[:, None, :2], b[None, :, :2])  # (N, M, 2)
-    bottom_right = torch.minimum(a[:, None, 2:], b[None, :, 2:])  # (N, M, 2)
-    wh = (bottom_right - top_left).clamp(min=0)  # no overlap: 0, not negative
-    inter = wh[..., 0] * wh[..., 1]  # (N, M)
-    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
-    return inter / union.clamp(min=torch.finfo(a.dtype).tiny)
+def _check_detector(
+    self, cfg, n_queries=4, image_size=48, patch=8, encoder_layers=None, causal=False
+) -> None:
+    if not isinstance(cfg, Seq2SeqConfig):
+        raise ValueError(f"cfg must be a Seq2SeqConfig, got {type(cfg).__name__}")
+    check_positive_int("n_queries", n_queries)
+    check_bool("causal", causal)
 
 
-def generalized_box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """GIoU (Rezatofighi et al. 2019): IoU minus the share of the smallest enclosing
-    box that neither box covers; 1 for equal boxes, tending to -1 as they move apart.
-
-    Unlike IoU, it still has a gradient when two boxes do not overlap.
-
-    Shapes:
-        a (N, 4), b (M, 4) -> giou (N, M), in [-1, 1]
-    """
-    iou = box_iou(a, b)  # (N, M); checks a and b
-    top_left = torch.minimum(a[:, None, :2], b[None, :, :2])
-    bottom_right = torch.maximum(a[:, None, 2:], b[None, :, 2:])
-    wh = (bottom_right - top_left).clamp(min=0)
-    hull = (wh[..., 0] * wh[..., 1]).clamp(min=torch.finfo(a.dtype).tiny)  # (N, M)
-    top = torch.maximum(a[:, None, :2], b[None, :, :2])
-    bottom = torch.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = (bottom - top).clamp(min=0).prod(-1)
-    union = box_area(a)[:, None] + box_area(b)[None, :] - inter
-    return iou - (hull - union) / hull
-
-
-def hungarian(cost: torch.Tensor) -> torch.Tensor:
-    """The assignment of rows to distinct columns with the least total cost.
-
-    Kuhn's Hungarian method in its later shortest-augmenting-path form with
-    potentials, O(n^2 m) for n rows and m >= n columns: each row in turn is added
-    along the cheapest augmenting path, found with a Dijkstra-like search over
-    reduced costs.
-
-    Shapes:
-        cost (n, m), n <= m -> columns (n,): row i goes to column ``columns[i]``
-    """
-    check_floating("cost", cost)
-    if cost.dim() != 2 or cost.shape[0] > cost.shape[1]:
-        raise ValueError(
-            f"cost must be (n, m) with n <= m (every row gets its own column), got "
-            f"cost {fmt_shape(cost)}"
-        )
-    if not torch.isfinite(cost).all():
-        raise ValueError("cost must be finite everywhere")
-    n, m = cost.shape
-    c = cost.detach().double().cpu().tolist()
-    inf = float("inf")
-    u, v = [0.0] * (n + 1), [0.0] * (m + 1)  # potentials of rows and columns
-    owner = [0] * (m + 1)  # owner[j]: the row (1-based) holding column j; 0 = free
-    way = [0] * (m + 1)  # the previous column on the augmenting path
-    for i in range(1, n + 1):
-        owner[0], j0 = i, 0
-        best = [inf] * (m + 1)  # cheapest reduced cost to reach each column
-        used = [False] * (m + 1)
-        while True:
-            used[j0] = True
-            i0, delta, j1 = owner[j0], inf, 0
-            for j in range(1, m + 1):
-                if not used[j]:
-                    reduced = c[i0 - 1][j - 1] - u[i0] - v[j]
-                    if reduced < best[j]:
-                        best[j], way[j] = reduced, j0
-                    if best[j] < delta:
-                        delta, j1 = best[j], j
-            for j in range(m + 1):
-                if used[j]:
-                    u[owner[j]] += delta
-                    v[j] -= delta
-                else:
-                    best[j] -= delta
-            j0 = j1
-            if owner[j0] == 0:
-                break
-        while j0:  # flip the path: every column on it passes to the row before
-            j1 = way[j0]
-            owner[j0] = owner[j1]
-            j0 = j1
-    columns = [0] * n
-    for j in range(1, m + 1):
-        if owner[j]:
-            columns[owner[j] - 1] = j - 1
-    return torch.tensor(columns, dtype=torch.long, device=cost.device)
+def _check_detector_call(self, images, every_layer=False) -> None:
+    _check_image_batch("images", images, self.image_size, self.queries)
+    check_bool("every_layer", every_layer)
 
 
 class Detector(nn.Module):
@@ -146,9 +70,10 @@ class Detector(nn.Module):
         patch: side of a patch, in pixels.
         encoder_layers: self-attention blocks over the patches; default
             ``cfg.n_layers``.
-
-    The decoder's self-attention is causal, as in chapter 7: query i sees the
-    queries before it, which is enough for them to share out the objects.
+        causal: mask the queries' self-attention as a text decoder's is (query i
+            sees queries 0 .. i only). DETR's is not masked: every query sees every
+            other one, in every layer, which is what lets a query that another has
+            already claimed an object say "no object" instead of copying it.
 
     Shapes:
         images (B, 3, H, W) -> logits (B, Q, C + 1), boxes (B, Q, 4) in pixels
@@ -161,13 +86,12 @@ class Detector(nn.Module):
         image_size: int = 48,
         patch: int = 8,
         encoder_layers: int | None = None,
+        causal: bool = False,
     ):
         super().__init__()
-        if not isinstance(cfg, Seq2SeqConfig):
-            raise ValueError(f"cfg must be a Seq2SeqConfig, got {type(cfg).__name__}")
-        if not isinstance(n_queries, int) or n_queries < 1:
-            raise ValueError(f"n_queries must be a positive int, got {n_queries!r}")
+        _check_detector(self, cfg, n_queries, image_size, patch, encoder_layers, causal)
         self.cfg, self.n_queries, self.image_size = cfg, n_queries, image_size
+        self.causal = causal
         self.n_classes = cfg.tgt_vocab_size
         self.encoder = PatchEncoder.from_config(cfg, image_size, patch, encoder_layers)
         self.queries = nn.Parameter(torch.randn(n_queries, cfg.d_model))
@@ -177,36 +101,117 @@ class Detector(nn.Module):
             nn.Linear(cfg.d_model, cfg.d_model), nn.ReLU(), nn.Linear(cfg.d_model, 4)
         )
 
-    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _decode(self, x: torch.Tensor, memory: torch.Tensor) -> list[torch.Tensor]:
+        """The queries after each decoder block, each through the final layer norm."""
+        out = []
+        for block in self.decoder.layers:
+            if self.causal:  # the chapter-7 block: query i sees queries 0 .. i
+                x = block(x, memory)
+            else:  # the same block with its self-attention unmasked
+                x = block.sub_self(x, lambda h, b=block: b.self_attn(h, h)[0])
+                x = block.sub_cross(x, lambda h, b=block: self._cross(b, h, memory))
+                x = block.sub_ff(x, block.ff)
+            out.append(self.decoder.norm(x))  # (B, Q, D)
+        return out
+
+    @staticmethod
+    def _cross(block, h: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        out, weights = block.cross_attn(h, memory, need_weights=block.keep_weights)
+        block.cross_weights = weights  # kept for cross_weights(), as the decoder does
+        return out
+
+    @checked(_check_detector_call)
+    def forward(
+        self, images: torch.Tensor, every_layer: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each query's class logits and box; with ``every_layer``, after every
+        decoder block (the same heads read each), for DETR's auxiliary losses.
+
+        Shapes:
+            images (B, 3, H, W) -> logits (B, Q, C + 1), boxes (B, Q, 4); with
+            ``every_layer``: (L, B, Q, C + 1), (L, B, Q, 4) for L decoder blocks
+        """
         memory = self.encoder(images)  # (B, N, D)
         x = self.queries[None].expand(memory.shape[0], -1, -1)  # (B, Q, D)
-        h = self.decoder(x, memory)  # (B, Q, D)
-        cx, cy, w, h_ = self.box_head(h).sigmoid().unbind(-1)  # each (B, Q), in (0, 1)
+        layers = self._decode(x, memory)
+        h = torch.stack(layers) if every_layer else layers[-1]  # ([L,] B, Q, D)
+        cx, cy, w, h_ = self.box_head(h).sigmoid().unbind(-1)  # each ([L,] B, Q)
         boxes = torch.stack([cx - w / 2, cy - h_ / 2, cx + w / 2, cy + h_ / 2], -1)
         return self.class_head(h), boxes * self.image_size  # (B, Q, C+1), (B, Q, 4)
 
 
-def _check_targets(logits, boxes, labels, true_boxes, present):
-    b, q = logits.shape[:2]
+def _check_targets(logits, boxes, labels, true_boxes, present, image_size) -> None:
+    """The inputs of :func:`match_queries` and :func:`detection_loss`."""
+    check_floating("logits", logits)
+    if logits.dim() != 3 or logits.shape[-1] < 2:
+        raise ValueError(
+            "logits must be (B, Q, C + 1), at least one class and 'no object', got "
+            f"logits {fmt_shape(logits)}"
+        )
+    b, q, c1 = logits.shape
+    check_floating("boxes", boxes)
+    check_floating("true_boxes", true_boxes)
+    if not isinstance(labels, torch.Tensor) or labels.dtype != torch.long:
+        raise ValueError(
+            "labels must be a torch.long tensor of class ids, got "
+            + (str(labels.dtype) if isinstance(labels, torch.Tensor) else type(labels))
+        )
+    if not isinstance(present, torch.Tensor) or present.dtype != torch.bool:
+        raise ValueError("present must be a bool tensor, True where an object is")
     m = labels.shape[1] if labels.dim() == 2 else -1
     if (
-        logits.dim() != 3
-        or tuple(boxes.shape) != (b, q, 4)
+        tuple(boxes.shape) != (b, q, 4)
         or labels.dim() != 2
+        or len(labels) != b
         or tuple(true_boxes.shape) != (b, m, 4)
         or tuple(present.shape) != (b, m)
-        or present.dtype != torch.bool
         or m > q
     ):
         raise ValueError(
             "need logits (B, Q, C + 1), boxes (B, Q, 4), labels (B, M), true_boxes "
-            "(B, M, 4), present bool (B, M) with M <= Q; got logits "
+            "(B, M, 4), present (B, M) with M <= Q; got logits "
             f"{fmt_shape(logits)}, boxes {fmt_shape(boxes)}, labels "
             f"{fmt_shape(labels)}, true_boxes {fmt_shape(true_boxes)}, present "
-            f"{fmt_shape(present)} {present.dtype}"
+            f"{fmt_shape(present)}"
+        )
+    if boxes.dtype != logits.dtype or true_boxes.dtype != logits.dtype:
+        raise ValueError(
+            f"logits, boxes and true_boxes must share a dtype: {logits.dtype}, "
+            f"{boxes.dtype}, {true_boxes.dtype}"
+        )
+    tensors = dict(boxes=boxes, labels=labels, true_boxes=true_boxes, present=present)
+    for name, t in tensors.items():
+        if t.device != logits.device:
+            raise ValueError(
+                f"{name} must be on the device of logits ({logits.device}), got "
+                f"{t.device}"
+            )
+    real = labels[present]
+    if real.numel() and not bool(((real >= 0) & (real < c1 - 1)).all()):
+        raise ValueError(
+            f"labels of present objects must be class ids in [0, {c1 - 1}) (C = "
+            f"{c1 - 1}; id {c1 - 1} is 'no object'), got {real.min().item()} to "
+            f"{real.max().item()}"
+        )
+    check_number("image_size", image_size, 0.0, low_open=True)
+
+
+def _check_match_queries(
+    logits, boxes, labels, true_boxes, present, image_size, weights=(1.0, 5.0, 2.0)
+) -> None:
+    _check_targets(logits, boxes, labels, true_boxes, present, image_size)
+    if (
+        not isinstance(weights, (tuple, list))
+        or len(weights) != 3
+        or not all(_is_number(w) and w >= 0 for w in weights)
+    ):
+        raise ValueError(
+            "weights must be three finite numbers >= 0 (class, L1, GIoU), got "
+            f"{weights!r}"
         )
 
 
+@checked(_check_match_queries)
 @torch.no_grad()
 def match_queries(
     logits: torch.Tensor,
@@ -228,7 +233,6 @@ def match_queries(
         logits (B, Q, C + 1), boxes (B, Q, 4), labels (B, M), true_boxes (B, M, 4),
         present (B, M) -> B tensors (M_b,) of query indices, one per present object
     """
-    _check_targets(logits, boxes, labels, true_boxes, present)
     w_class, w_l1, w_giou = weights
     probs = logits.softmax(-1)  # (B, Q, C + 1)
     out = []
@@ -244,6 +248,14 @@ def match_queries(
     return out
 
 
+def _check_detection_loss(
+    logits, boxes, labels, true_boxes, present, image_size, no_object_weight=0.1
+) -> None:
+    _check_targets(logits, boxes, labels, true_boxes, present, image_size)
+    check_number("no_object_weight", no_object_weight, 0.0)
+
+
+@checked(_check_detection_loss)
 def detection_loss(
     logits: torch.Tensor,
     boxes: torch.Tensor,
@@ -254,15 +266,16 @@ def detection_loss(
     no_object_weight: float = 0.1,
 ) -> torch.Tensor:
     """DETR's loss: match, then class cross-entropy over every query, L1 and GIoU
-    over the matched ones.
+    over the matched ones, with DETR's weights 1, 5 and 2.
 
     Unmatched queries learn the class "no object" (id C), with their cross-entropy
-    down-weighted by ``no_object_weight`` since most queries are unmatched.
+    down-weighted by ``no_object_weight`` since most queries are unmatched. The L1
+    term is, as in DETR, summed over a box's four coordinates (divided by the image
+    size) and averaged over the boxes: the same distance the matching cost uses.
 
     Shapes:
         as :func:`match_queries` -> a scalar tensor
     """
-    check_number("no_object_weight", no_object_weight, 0.0)
     matched = match_queries(logits, boxes, labels, true_boxes, present, image_size)
     b, q, c1 = logits.shape
     target = torch.full((b, q), c1 - 1, dtype=torch.long, device=logits.device)
@@ -271,11 +284,12 @@ def detection_loss(
         target[i, queries] = labels[i][present[i]]
         pred.append(boxes[i, queries])
         truth.append(true_boxes[i][present[i]])
-    class_weight = torch.ones(c1, device=logits.device)
+    class_weight = torch.ones(c1, dtype=logits.dtype, device=logits.device)
     class_weight[-1] = no_object_weight
     loss = F.cross_entropy(logits.flatten(0, 1), target.flatten(), weight=class_weight)
     pred, truth = torch.cat(pred), torch.cat(truth)  # (K, 4) each
     if len(pred):
-        loss = loss + 5 * F.l1_loss(pred / image_size, truth / image_size)
+        l1 = (pred - truth).abs().sum(-1).mean() / image_size  # per box, 4 coordinates
+        loss = loss + 5 * l1
         loss = loss + 2 * (1 - generalized_box_iou(pred, truth).diagonal()).mean()
     return loss

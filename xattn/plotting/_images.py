@@ -111,6 +111,7 @@ def plot_image_attention(
     colorbar: bool = True,
     cbar_label: str = "attention weight",
     ticks: bool = True,
+    patch_lines: int | None = None,
     fontsize: float | None = None,
 ):
     """Draw an image with a grid of weights over it, and boxes on top.
@@ -130,6 +131,7 @@ def plot_image_attention(
         colorbar: add a colour bar beside the panel.
         cbar_label: the colour bar's label.
         ticks: pixel ticks and the axis labels ``x (pixels)``, ``y (pixels)``.
+        patch_lines: draw faint lines every ``patch_lines`` pixels (the patches).
         fontsize: size of the title and the tick labels.
 
     Returns:
@@ -164,6 +166,18 @@ def plot_image_attention(
             ax.figure.colorbar(
                 heat_image, ax=ax, fraction=0.046, pad=0.04, label=cbar_label
             )
+    if patch_lines is not None:
+        if (
+            isinstance(patch_lines, bool)
+            or not isinstance(patch_lines, int)
+            or (patch_lines < 1)
+        ):
+            raise ValueError(
+                f"patch_lines must be a positive int (pixels), got {patch_lines!r}"
+            )
+        for p in range(patch_lines, max(h, w), patch_lines):
+            ax.axhline(p, color="white", linewidth=0.3, alpha=0.4)
+            ax.axvline(p, color="white", linewidth=0.3, alpha=0.4)
     found = _boxes(boxes)
     for box, colour in zip(found, _colors(box_color, len(found), "box_color")):
         x0, y0, x1, y1 = box
@@ -241,6 +255,7 @@ def plot_image_attention_grid(
     colorbar: str | None = "bottom",
     title: str | None = None,
     ticks: bool = True,
+    patch_lines: int | None = None,
     fontsize: float | None = 9,
 ):
     """Draw several weight grids over images in panels with one colour scale.
@@ -270,6 +285,7 @@ def plot_image_attention_grid(
         title: the figure's title.
         ticks: pixel ticks and axis labels on the outer panels (left column,
             bottom row).
+        patch_lines: draw faint lines every ``patch_lines`` pixels (the patches).
         fontsize: size of the titles and tick labels.
 
     Returns:
@@ -335,6 +351,7 @@ def plot_image_attention_grid(
             vmax=top,
             colorbar=False,
             ticks=False,
+            patch_lines=patch_lines,
             fontsize=fontsize,
         )
         h, w = _image(pictures[k]).shape[:2]
