@@ -29,7 +29,8 @@ from common import interleaved_medians, markdown_table  # noqa: E402
 
 import xattn  # noqa: E402
 import xattn.pretrained  # noqa: E402
-from xattn.prune import head_importance, prune_heads  # noqa: E402
+from xattn.importance import head_importance  # noqa: E402
+from xattn.prune import prune_heads  # noqa: E402
 from xattn.quantize import Int8Linear, model_bytes, quantize_model  # noqa: E402
 
 
@@ -103,6 +104,7 @@ def main(argv=None) -> int:
         "int8 x int8": quantize_model(model),
         "int8 weights": quantize_model(model, activations=False),
         "bfloat16": copy.deepcopy(model).to(torch.bfloat16),
+        "float32 again": model,  # how far the timings differ from themselves
     }
     t = interleaved_medians(
         {name: quiet(functools.partial(decode, m)) for name, m in models.items()},
@@ -144,7 +146,9 @@ def main(argv=None) -> int:
     ]
     print(
         f"device: cpu, torch {torch.__version__}, threads {torch.get_num_threads()}, "
-        f"median of {rounds} rounds; {n_test} test dates decoded greedily"
+        f"median of {rounds} rounds; {n_test} test dates decoded greedily; "
+        f"AVX512-VNNI (oneDNN's int8 GEMM for torch._int_mm): "
+        f"{torch.cpu._is_vnni_supported()}"
     )
     print("\nLinear layers, M tokens, K in, N out (speed relative to float32):\n")
     print(linear_table(rounds))

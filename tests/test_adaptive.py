@@ -1,19 +1,21 @@
 """Adaptive computation over depth: halting and the ponder model (chapter 12)."""
 
+import copy
+
 import pytest
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 import xattn
 import xattn.pretrained
 from xattn.adaptive import (
     AdaptiveDecoder,
-    PonderSeq2Seq,
     geometric_prior,
     halting_layers,
     halting_probabilities,
-    ponder_greedy_decode,
     ponder_loss,
 )
+from xattn.ponder import PonderSeq2Seq, ponder_greedy_decode
 
 
 def test_halting_probabilities_by_hand_and_sum_to_one():
@@ -121,33 +123,88 @@ def test_ponder_model_starts_from_the_base_decoder(ponder):
     assert model.base is base  # shared, not copied
 
 
-def test_ponder_greedy_decode_reads_the_halting_layer(ponder):
-    model, base = ponder
-    task = xattn.DateTask()
-    v = task.target_vocab
-    examples = task.examples("test", 20, seed=3)
-    src, _, tgt_out = task.encode(examples)
-    n = tgt_out.shape[1]
-    tokens, layers = ponder_greedy_decode(model, src, n, v.bos_id, v.eos_id, 1.0)
-    assert tokens.shape == layers.shape == (20, n)
-    assert ((layers == 3) | (layers == 0)).all()  # threshold 1: every layer
-    assert (layers[:, 0] == 3).all()
-    # the model's predictions at a fixed layer: forcing the base's last layer
+def greedy_by_hand(model, src, n, layer, v):
+    """Greedy decoding that reads every position from one layer, without caches."""
     with torch.no_grad():
         memory, src_mask = model.encode(src)
-        tokens_in = torch.full((20, 1), v.bos_id)
+        tokens = torch.full((len(src), 1), v.bos_id)
         for _ in range(n):
-            logits, _ = model.decode(tokens_in, memory, src_mask)
-            tokens_in = torch.cat([tokens_in, logits[-1, :, -1].argmax(-1)[:, None]], 1)
-    ends = (tokens == v.eos_id).long().argmax(1)
-    for row, end in enumerate(ends.tolist()):
-        assert torch.equal(tokens[row, : end + 1], tokens_in[row, 1 : end + 2])
-        assert (layers[row, end + 1 :] == 0).all() and (
-            layers[row, : end + 1] > 0
-        ).all()
-    thresholds = torch.tensor([1e-6] * 10 + [1.0] * 10)
-    _, mixed = ponder_greedy_decode(model, src, n, v.bos_id, v.eos_id, thresholds)
-    assert (mixed[:10, 0] == 1).all() and (mixed[10:, 0] == 3).all()
+            logits, _ = model.decode(tokens, memory, src_mask)
+            last = logits[layer, :, -1]
+            last[:, v.pad_id] = float("-inf")
+            tokens = torch.cat([tokens, last.argmax(-1)[:, None]], 1)
+    return tokens[:, 1:]
+
+
+def test_with_threshold_one_every_layer_runs_as_in_the_full_decoder(ponder):
+    model, _ = ponder
+    task = xattn.DateTask()
+    v = task.target_vocab
+    src, _, tgt_out = task.encode(task.examples("test", 20, seed=3))
+    n = tgt_out.shape[1]
+    tokens, layers = ponder_greedy_decode(model, src, n, v.bos_id, v.eos_id, 1.0)
+    assert tokens.shape == layers.shape and tokens.shape[0] == 20
+    want = greedy_by_hand(model, src, tokens.shape[1], -1, v)
+    ended = (tokens == v.eos_id).long().cumsum(1) - (tokens == v.eos_id).long() > 0
+    assert torch.equal(tokens[~ended], want[~ended])
+    assert (tokens[ended] == v.pad_id).all()  # padding after <eos>, as greedy_decode
+    assert ((layers == 3) & ~ended).sum() == (~ended).sum()
+    assert (layers[ended] == 0).all()
+
+
+def test_halting_at_layer_one_never_needs_the_layers_above(ponder):
+    """Layer 1 of every position depends on layer-1 states only: the copies above
+    change nothing, and the layers above cost only their keys and values."""
+    model, _ = ponder
+    task = xattn.DateTask()
+    v = task.target_vocab
+    src, _, tgt_out = task.encode(task.examples("test", 12, seed=4))
+    n = tgt_out.shape[1]
+    counts = {}
+    for t in (1e-6, 1.0):
+        with FlopCounterMode(display=False) as counter:
+            tokens, layers = ponder_greedy_decode(model, src, n, v.bos_id, v.eos_id, t)
+        counts[t] = counter.get_total_flops()
+        if t < 1:
+            assert ((layers == 1) | (layers == 0)).all()
+            want = greedy_by_hand(model, src, tokens.shape[1], 0, v)
+            running = layers > 0
+            assert torch.equal(tokens[running], want[running])
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model.encode(src)
+    encoder = counter.get_total_flops()
+    assert counts[1e-6] - encoder < 0.6 * (counts[1.0] - encoder)
+
+
+def test_one_threshold_per_sentence_decodes_each_as_alone(ponder):
+    model, _ = ponder
+    task = xattn.DateTask()
+    v = task.target_vocab
+    src, _, tgt_out = task.encode(task.examples("test", 10, seed=5))
+    n = tgt_out.shape[1]
+    both = torch.cat([src, src])
+    thresholds = torch.tensor([1e-6] * 10 + [0.5] * 10)
+    tokens, layers = ponder_greedy_decode(
+        model, both, n, v.bos_id, v.eos_id, thresholds
+    )
+    for half, t in ((slice(0, 10), 1e-6), (slice(10, 20), 0.5)):
+        alone, alone_layers = ponder_greedy_decode(model, src, n, v.bos_id, v.eos_id, t)
+        k = alone.shape[1]
+        assert torch.equal(tokens[half, :k], alone)
+        assert torch.equal(layers[half, :k], alone_layers)
+    assert (layers[:10, 0] == 1).all()
+
+
+def test_the_padding_token_is_never_written(ponder):
+    model, _ = ponder
+    model = copy.deepcopy(model)
+    task = xattn.DateTask()
+    v = task.target_vocab
+    src, _, _ = task.encode(task.examples("test", 6, seed=6))
+    with torch.no_grad():  # make <pad> the most likely token everywhere
+        model.base.generator.weight[v.pad_id] = 50 * model.base.generator.weight[5]
+    tokens, layers = ponder_greedy_decode(model, src, 8, v.bos_id, v.eos_id, 0.5)
+    assert not (tokens[layers > 0] == v.pad_id).any()
 
 
 def test_adaptive_decoder_shapes():
@@ -157,112 +214,3 @@ def test_adaptive_decoder_shapes():
     states, lambdas = dec(x, memory, torch.ones(3, 7, dtype=torch.bool))
     assert states.shape == (4, 3, 5, 16) and lambdas.shape == (4, 3, 5)
     assert ((lambdas > 0) & (lambdas < 1)).all()
-
-
-p3 = halting_probabilities(torch.full((3, 2, 4), 0.5))
-CASES = [
-    (
-        "integer lambdas",
-        lambda: halting_probabilities(torch.ones(3, 2, dtype=torch.long)),
-        r"lambdas must be a floating-point tensor",
-    ),
-    (
-        "lambdas above one",
-        lambda: halting_probabilities(torch.tensor([0.5, 1.5])),
-        r"lambdas must be probabilities, in \[0, 1\]",
-    ),
-    (
-        "negative lambdas",
-        lambda: halting_probabilities(torch.tensor([-0.1, 0.5])),
-        r"lambdas must be probabilities",
-    ),
-    (
-        "scalar lambdas",
-        lambda: halting_probabilities(torch.tensor(0.5)),
-        r"lambdas must be \(N, \.\.\.\) with N >= 1 layers, got lambdas \(\)",
-    ),
-    (
-        "no layers",
-        lambda: halting_probabilities(torch.zeros(0, 3)),
-        r"N >= 1 layers, got lambdas \(0, 3\)",
-    ),
-    ("threshold zero", lambda: halting_layers(p3, 0.0), r"threshold must be"),
-    ("threshold above one", lambda: halting_layers(p3, 1.5), r"threshold must be"),
-    (
-        "threshold tensor out of range",
-        lambda: halting_layers(p3, torch.tensor([0.5, 0.0])[:, None]),
-        r"threshold must lie in \(0, 1\] everywhere",
-    ),
-    ("threshold True", lambda: halting_layers(p3, True), r"threshold must be"),
-    (
-        "scalar p",
-        lambda: halting_layers(torch.tensor(1.0)),
-        r"p must be \(N, \.\.\.\) with N >= 1 layers",
-    ),
-    (
-        "prior rate one",
-        lambda: geometric_prior(3, 1.0, p3),
-        r"rate must be",
-    ),
-    ("prior of no layers", lambda: geometric_prior(0, 0.5, p3), r"n_layers must be"),
-    (
-        "loss: p does not match logits",
-        lambda: ponder_loss(
-            torch.randn(3, 2, 4, 5),
-            p3[:2],
-            torch.ones(2, 4).long(),
-            beta=0.1,
-            prior_rate=0.5,
-        ),
-        r"logits must be \(N, B, Lq, V\) and p \(N, B, Lq\), got logits \(3, 2, 4, 5\)"
-        r" and p \(2, 2, 4\)",
-    ),
-    (
-        "loss: target of the wrong shape",
-        lambda: ponder_loss(
-            torch.randn(3, 2, 4, 5),
-            p3,
-            torch.ones(2, 5).long(),
-            beta=0.1,
-            prior_rate=0.5,
-        ),
-        r"target must be \(B, Lq\) = \(2, 4\), got target \(2, 5\)",
-    ),
-    (
-        "loss: negative beta",
-        lambda: ponder_loss(
-            torch.randn(3, 2, 4, 5),
-            p3,
-            torch.ones(2, 4).long(),
-            beta=-1.0,
-            prior_rate=0.5,
-        ),
-        r"beta must be",
-    ),
-    (
-        "loss: negative deep supervision",
-        lambda: ponder_loss(
-            torch.randn(3, 2, 4, 5),
-            p3,
-            torch.ones(2, 4).long(),
-            beta=0.0,
-            prior_rate=0.5,
-            deep_supervision=-1.0,
-        ),
-        r"deep_supervision must be",
-    ),
-    ("decoder of no layers", lambda: AdaptiveDecoder(8, 2, 16, 0), r"max_layers"),
-    (
-        "ponder model on a non-Seq2Seq",
-        lambda: PonderSeq2Seq(torch.nn.Linear(2, 2), 3),
-        r"base must be an xattn.Seq2Seq, got Linear",
-    ),
-]
-
-
-@pytest.mark.parametrize(
-    "call, pattern", [c[1:] for c in CASES], ids=[c[0] for c in CASES]
-)
-def test_bad_input_raises_a_clear_value_error(call, pattern):
-    with pytest.raises(ValueError, match=pattern):
-        call()

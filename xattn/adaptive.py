@@ -1,9 +1,8 @@
 """Adaptive computation over depth: each target position decides how many layers to use.
 
-Chapter 12 builds this, after PonderNet (Banino et al. 2021), itself after
-Graves's adaptive computation time (2016). After decoder layer n every position
-gives a probability lambda_n of halting there, if it has not halted before. The
-probability of halting exactly at layer n is
+Chapter 12 builds this, after PonderNet (Banino et al. 2021). After decoder layer
+n every position gives a probability lambda_n of halting there, if it has not
+halted before. The probability of halting exactly at layer n is
 
     p_n = lambda_n (1 - lambda_1) ... (1 - lambda_{n-1}),    n < N,
 
@@ -11,20 +10,21 @@ and whatever is left when the last layer N is reached, the remainder
 p_N = (1 - lambda_1) ... (1 - lambda_{N-1}), halts there: the p_n sum to 1.
 Training minimizes the expected loss sum_n p_n loss_n plus beta times the KL
 divergence from p to a geometric prior (halting at each layer with probability
-lambda_p), which sets how much depth costs. At inference a position halts at
-the first layer where its cumulative halting probability reaches a threshold,
-and reads its prediction from that layer.
+lambda_p), which sets how much depth costs. (Graves's adaptive computation time,
+2016, halts deterministically instead: it adds up halting units until they reach
+1 - epsilon, and charges the layers used plus the remainder, N + R.)
+
+PonderNet samples the halting layer at inference; here a position halts at the
+first layer where its cumulative halting probability reaches a threshold, a
+knob for compute against accuracy. :mod:`xattn.ponder` decodes that way, with
+the layers above a halted position never computed.
 
 Every layer's output goes through one final layer norm and the generator of the
 model, so every layer can predict; the layers are ordinary :class:`xattn.DecoderBlock`
-modules. While training, every position runs every layer (the loss is an
-expectation over where it halts); the layers a position *uses* are the ones its
-prediction needs.
+modules.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 import torch.nn.functional as F
@@ -32,13 +32,16 @@ from torch import nn
 
 from xattn.blocks import DecoderBlock
 from xattn.checks import (
-    check_bool,
+    check_bool_mask,
     check_floating,
+    check_int,
+    check_memory_mask,
     check_number,
     check_positive_int,
+    check_stream,
+    checked,
     fmt_shape,
 )
-from xattn.model import Seq2Seq
 
 __all__ = [
     "halting_probabilities",
@@ -46,11 +49,28 @@ __all__ = [
     "geometric_prior",
     "ponder_loss",
     "AdaptiveDecoder",
-    "PonderSeq2Seq",
-    "ponder_greedy_decode",
 ]
 
 
+def _check_layers_first(name: str, t: torch.Tensor) -> None:
+    """A float tensor (N, ...) of probabilities, N >= 1, every value in [0, 1]."""
+    check_floating(name, t)
+    if t.dim() < 1 or t.shape[0] < 1:
+        raise ValueError(
+            f"{name} must be (N, ...) with N >= 1 layers, got {name} {fmt_shape(t)}"
+        )
+    if not bool(((t >= 0) & (t <= 1)).all()):  # NaN fails both comparisons
+        raise ValueError(
+            f"{name} must be probabilities, in [0, 1]; {name} {fmt_shape(t)} holds "
+            "values outside it or NaN"
+        )
+
+
+def _check_halting_probabilities(lambdas) -> None:
+    _check_layers_first("lambdas", lambdas)
+
+
+@checked(_check_halting_probabilities)
 def halting_probabilities(lambdas: torch.Tensor) -> torch.Tensor:
     """The probability of halting at each layer, the remainder at the last one.
 
@@ -61,27 +81,41 @@ def halting_probabilities(lambdas: torch.Tensor) -> torch.Tensor:
     Shapes:
         lambdas (N, ...) -> p (N, ...), summing to 1 over the first axis
     """
-    check_floating("lambdas", lambdas)
-    if lambdas.dim() < 1 or lambdas.shape[0] < 1:
-        raise ValueError(
-            f"lambdas must be (N, ...) with N >= 1 layers, got lambdas "
-            f"{fmt_shape(lambdas)}"
-        )
-    if bool(((lambdas < 0) | (lambdas > 1)).any()):
-        raise ValueError("lambdas must be probabilities, in [0, 1]")
     going = torch.cumprod(1 - lambdas, dim=0)  # (N, ...): not halted after layer n
     before = torch.cat([torch.ones_like(going[:1]), going[:-1]])  # not halted before
     return torch.cat([(lambdas * before)[:-1], before[-1:]])  # the last: remainder
 
 
-def _check_threshold(threshold: float | torch.Tensor) -> None:
-    if isinstance(threshold, torch.Tensor):
-        if not bool(((threshold > 0) & (threshold <= 1)).all()):
-            raise ValueError("threshold must lie in (0, 1] everywhere")
-    else:
+def _check_threshold(threshold, positions: tuple[int, ...]) -> None:
+    """A number in (0, 1], or a float tensor of them that fits ``positions``."""
+    if not isinstance(threshold, torch.Tensor):
         check_number("threshold", threshold, 0.0, 1.0, low_open=True)
+        return
+    check_floating("threshold", threshold)
+    if not bool(((threshold > 0) & (threshold <= 1)).all()):
+        raise ValueError("threshold must lie in (0, 1] everywhere (NaN does not)")
+    try:
+        fits = torch.broadcast_shapes(threshold.shape, positions) == positions
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(
+            f"threshold {fmt_shape(threshold)} must broadcast to the positions "
+            f"{fmt_shape(positions)}, one threshold per position or fewer"
+        )
 
 
+def _check_halting_layers(p, threshold=0.5) -> None:
+    _check_layers_first("p", p)
+    _check_threshold(threshold, tuple(p.shape[1:]))
+    if isinstance(threshold, torch.Tensor) and threshold.device != p.device:
+        raise ValueError(
+            f"threshold and p must be on one device: threshold {threshold.device} "
+            f"vs p {p.device}"
+        )
+
+
+@checked(_check_halting_layers)
 def halting_layers(
     p: torch.Tensor, threshold: float | torch.Tensor = 0.5
 ) -> torch.Tensor:
@@ -94,27 +128,67 @@ def halting_layers(
     Shapes:
         p (N, ...), threshold a number or (...) -> layers (...), int64 in 1..N
     """
-    check_floating("p", p)
-    if p.dim() < 1 or p.shape[0] < 1:
-        raise ValueError(f"p must be (N, ...) with N >= 1 layers, got p {fmt_shape(p)}")
-    _check_threshold(threshold)
     reached = p.cumsum(0) >= threshold  # (N, ...)
     reached[-1] = True
     return reached.long().argmax(0) + 1  # the first layer that reaches it, from 1
 
 
+def _check_geometric_prior(n_layers, rate, like) -> None:
+    check_positive_int("n_layers", n_layers)
+    check_number("rate", rate, 0.0, 1.0, low_open=True, high_open=True)
+    check_floating("like", like)
+
+
+@checked(_check_geometric_prior)
 def geometric_prior(n_layers: int, rate: float, like: torch.Tensor) -> torch.Tensor:
     """PonderNet's prior: halt at each layer with probability ``rate``, truncated.
 
     Shapes:
         -> prior (N,), summing to 1, in the dtype and on the device of ``like``
     """
-    check_positive_int("n_layers", n_layers)
-    check_number("rate", rate, 0.0, 1.0, low_open=True, high_open=True)
     lambdas = torch.full((n_layers,), rate, dtype=like.dtype, device=like.device)
     return halting_probabilities(lambdas)
 
 
+def _check_ponder_loss(
+    logits, p, target, *, beta, prior_rate, deep_supervision=0.0, pad_id=0
+) -> None:
+    check_floating("logits", logits)
+    check_floating("p", p)
+    if logits.dim() != 4 or tuple(p.shape) != tuple(logits.shape[:3]):
+        raise ValueError(
+            "logits must be (N, B, Lq, V) and p (N, B, Lq), got logits "
+            f"{fmt_shape(logits)} and p {fmt_shape(p)}"
+        )
+    if min(logits.shape) == 0:
+        raise ValueError(f"logits {fmt_shape(logits)} has a dimension of size 0")
+    _check_layers_first("p", p)
+    if not isinstance(target, torch.Tensor) or tuple(target.shape) != tuple(
+        logits.shape[1:3]
+    ):
+        got = fmt_shape(target) if isinstance(target, torch.Tensor) else target
+        raise ValueError(
+            f"target must be (B, Lq) = {fmt_shape(logits.shape[1:3])}, got target {got}"
+        )
+    v = logits.shape[-1]
+    if target.dtype != torch.long or int(target.min()) < 0 or int(target.max()) >= v:
+        raise ValueError(
+            f"target must hold torch.long ids in [0, V) = [0, {v}), got target of "
+            f"dtype {target.dtype} from {target.min().item()} to "
+            f"{target.max().item()}"
+        )
+    check_number("beta", beta, 0.0)
+    check_number("prior_rate", prior_rate, 0.0, 1.0, low_open=True, high_open=True)
+    check_number("deep_supervision", deep_supervision, 0.0)
+    check_int("pad_id", pad_id)
+    if not bool((target != pad_id).any()):
+        raise ValueError(
+            f"target holds only padding (pad_id={pad_id}): the loss averages over "
+            "real positions and there are none"
+        )
+
+
+@checked(_check_ponder_loss)
 def ponder_loss(
     logits: torch.Tensor,
     p: torch.Tensor,
@@ -140,19 +214,6 @@ def ponder_loss(
     Shapes:
         logits (N, B, Lq, V), p (N, B, Lq), target (B, Lq) -> two scalars
     """
-    check_floating("logits", logits)
-    if logits.dim() != 4 or tuple(p.shape) != tuple(logits.shape[:3]):
-        raise ValueError(
-            "logits must be (N, B, Lq, V) and p (N, B, Lq), got logits "
-            f"{fmt_shape(logits)} and p {fmt_shape(p)}"
-        )
-    if tuple(target.shape) != tuple(logits.shape[1:3]):
-        raise ValueError(
-            f"target must be (B, Lq) = {fmt_shape(logits.shape[1:3])}, got target "
-            f"{fmt_shape(target)}"
-        )
-    check_number("beta", beta, 0.0)
-    check_number("deep_supervision", deep_supervision, 0.0)
     n = logits.shape[0]
     real = target != pad_id  # (B, Lq)
     ce = F.cross_entropy(
@@ -164,6 +225,41 @@ def ponder_loss(
     layers = torch.arange(1, n + 1, dtype=p.dtype, device=p.device)[:, None, None]
     expected = (p * layers).sum(0)  # (B, Lq)
     return per_position[real].mean(), expected[real].mean().detach()
+
+
+def _check_adaptive_decoder(self, d_model, n_heads, d_ff, max_layers) -> None:
+    for name, value in dict(
+        d_model=d_model, n_heads=n_heads, d_ff=d_ff, max_layers=max_layers
+    ).items():
+        check_positive_int(name, value)
+    if d_model % n_heads:
+        raise ValueError(
+            f"d_model={d_model} must be divisible by n_heads={n_heads} (each head "
+            "gets D / H features)"
+        )
+
+
+def _check_adaptive_call(self, x, memory, memory_mask=None, tgt_mask=None) -> None:
+    d = self.norm.normalized_shape[0]
+    check_stream("x", x, d)
+    check_stream("memory", memory, d)
+    if memory.shape[0] != x.shape[0] or 0 in (x.shape[1], memory.shape[1]):
+        raise ValueError(
+            "x and memory must share the batch size and hold at least one position "
+            f"each: x {fmt_shape(x)} vs memory {fmt_shape(memory)}"
+        )
+    if memory.dtype != x.dtype:
+        raise ValueError(
+            f"x and memory must share a dtype: x {x.dtype} vs memory {memory.dtype}"
+        )
+    check_memory_mask(memory_mask, tuple(memory.shape))
+    if tgt_mask is not None:
+        check_bool_mask("tgt_mask", tgt_mask)
+        if tuple(tgt_mask.shape) != tuple(x.shape[:2]):
+            raise ValueError(
+                f"tgt_mask must be (B, Lq) = {fmt_shape(x.shape[:2])}, got tgt_mask "
+                f"{fmt_shape(tgt_mask)}"
+            )
 
 
 class AdaptiveDecoder(nn.Module):
@@ -181,15 +277,16 @@ class AdaptiveDecoder(nn.Module):
         lambdas (N, B, Lq), the chance of halting at each layer if not before
     """
 
+    @checked(_check_adaptive_decoder)
     def __init__(self, d_model: int, n_heads: int, d_ff: int, max_layers: int):
         super().__init__()
-        check_positive_int("max_layers", max_layers)
         self.layers = nn.ModuleList(
             DecoderBlock(d_model, n_heads, d_ff) for _ in range(max_layers)
         )
         self.norm = nn.LayerNorm(d_model)
         self.halt = nn.Linear(d_model, 1)
 
+    @checked(_check_adaptive_call)
     def forward(self, x, memory, memory_mask=None, tgt_mask=None):
         states, lambdas = [], []
         for layer in self.layers:
@@ -199,99 +296,6 @@ class AdaptiveDecoder(nn.Module):
         return torch.stack(states), torch.stack(lambdas)
 
 
-class PonderSeq2Seq(nn.Module):
-    """A trained model's embeddings, encoder and generator, with an adaptive decoder.
-
-    Args:
-        base: the :class:`xattn.Seq2Seq` whose encoder and embeddings are reused
-            (shared, not copied; freeze them with ``requires_grad_(False)``).
-        max_layers: N, the depth of the new :class:`AdaptiveDecoder`, as wide as
-            the base decoder.
-        from_base: its first layers (and final norm) start as copies of the base
-            decoder's; the rest, if N is larger, start at random.
-
-    Shapes:
-        src (B, Lk), tgt_in (B, Lq) -> logits (N, B, Lq, V), p (N, B, Lq)
-    """
-
-    def __init__(self, base: Seq2Seq, max_layers: int, *, from_base: bool = True):
-        super().__init__()
-        if not isinstance(base, Seq2Seq):
-            raise ValueError(
-                f"base must be an xattn.Seq2Seq, got {type(base).__name__}"
-            )
-        cfg = base.cfg
-        self.base = base
-        self.decoder = AdaptiveDecoder(
-            cfg.d_model, cfg.n_heads, cfg.ff_width, max_layers
-        )
-        check_bool("from_base", from_base)
-        if from_base:  # start from what the base decoder already knows
-            for mine, theirs in zip(self.decoder.layers, base.decoder.layers):
-                mine.load_state_dict(theirs.state_dict())
-            self.decoder.norm.load_state_dict(base.decoder.norm.state_dict())
-
-    def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The base model's encoder: ``(memory, src_mask)``, (B, Lk, D) and (B, Lk)."""
-        return self.base.encode(src)
-
-    def decode(
-        self, tgt_in: torch.Tensor, memory: torch.Tensor, src_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Every layer's logits and the halting probabilities, for every position."""
-        base = self.base
-        base._check_ids("tgt_in", tgt_in, base.cfg.tgt_vocab_size)
-        x = base.tgt_embed(tgt_in) * math.sqrt(base.cfg.d_model)  # (B, Lq, D)
-        x = base.positions(x)
-        tgt_mask = tgt_in != base.cfg.pad_id  # (B, Lq)
-        states, lambdas = self.decoder(x, memory, src_mask, tgt_mask)
-        return base.generator(states), halting_probabilities(lambdas)
-
-    def forward(self, src: torch.Tensor, tgt_in: torch.Tensor):
-        return self.decode(tgt_in, *self.encode(src))
-
-
-@torch.no_grad()
-def ponder_greedy_decode(
-    model: PonderSeq2Seq,
-    src: torch.Tensor,
-    max_len: int,
-    bos_id: int,
-    eos_id: int,
-    threshold: float | torch.Tensor = 0.5,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Greedy decoding where each position reads its token from its halting layer.
-
-    ``threshold`` is one number, or one per sentence (B,), so that several
-    thresholds can be decoded in one batch.
-
-    Returns:
-        ``(tokens, layers)``: the written ids, padded with ``eos_id`` after the
-        first ``eos_id``, and the layers each written position used (0 after
-        its sentence ended).
-
-    Shapes:
-        src (B, Lk), threshold a number or (B,)
-        -> tokens (B, max_len), layers (B, max_len)
-    """
-    check_positive_int("max_len", max_len)
-    _check_threshold(threshold)
-    b = src.shape[0]
-    rows = torch.arange(b, device=src.device)
-    tokens = torch.full((b, 1), bos_id, dtype=torch.long, device=src.device)
-    layers = torch.zeros(b, max_len, dtype=torch.long, device=src.device)
-    done = torch.zeros(b, dtype=torch.bool, device=src.device)
-    memory, src_mask = model.encode(src)
-    for t in range(max_len):
-        logits, p = model.decode(tokens, memory, src_mask)  # (N, B, t + 1, ...)
-        chosen = halting_layers(p[:, :, -1], threshold)  # (B,)
-        last = logits[chosen - 1, rows, -1]  # (B, V): from each one's halting layer
-        nxt = last.argmax(-1).masked_fill(done, eos_id)  # (B,)
-        layers[:, t] = chosen.masked_fill(done, 0)
-        tokens = torch.cat([tokens, nxt[:, None]], dim=1)
-        done |= nxt == eos_id
-        if bool(done.all()):
-            break
-    out = tokens[:, 1:]
-    pad = torch.full((b, max_len - out.shape[1]), eos_id, device=src.device)
-    return torch.cat([out, pad], dim=1), layers
+# The ponder model and its decoding live in xattn.ponder, which builds on this
+# module; older code imports them from here.
+from xattn.ponder import PonderSeq2Seq, ponder_greedy_decode  # noqa: E402, F401

@@ -1,255 +1,167 @@
-"""Attention heads, masked and removed: importance scores and physical pruning.
+"""Attention heads removed for real: their rows and columns sliced out of a layer.
 
-Index legend: b batch (B), h head (H), q query position (Lq), d feature within a
-head (Dh).
+Index legend: h head (H), d feature within a head (Dh), D model width.
 
-A head mask ``xi`` (H,) multiplies each head's output before the heads are
-merged and projected (Michel et al. 2019): ``xi_h = 1`` keeps head h, 0 removes
-its contribution. The gradient of the loss with respect to ``xi_h``, taken at
-``xi = 1``, says how much the loss would change if the head were scaled down;
-its absolute value, accumulated over held-out batches, is the head's
-*importance*. A head whose mask is 0 can then be taken out of the layer for
-real: its rows of the query, key and value projections and its columns of the
-output projection are sliced away (:func:`prune_heads`).
+Head h of a layer owns rows h Dh to (h + 1) Dh of the query, key and value
+projections and the same columns of the output projection, which multiplies
+the concatenated heads. Slicing them away (:func:`slice_linear`) gives a layer
+with fewer heads of the same width that computes exactly what the layer with
+those heads masked to zero computes (:mod:`xattn.importance`), with 3 Dh (D + 1)
++ D Dh fewer parameters per head.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
-from collections.abc import Iterable, Iterator
+from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from xattn.attention import attention
-from xattn.checks import check_floating, fmt_shape
+from xattn.checks import check_int, checked
+from xattn.importance import (  # head_* re-exported: older code imports them here
+    _check_layer_names,
+    _check_model,
+    attention_layers,
+    head_importance,  # noqa: F401
+    head_mask_attend,  # noqa: F401
+    head_masks,  # noqa: F401
+)
 from xattn.layers import MultiHeadCrossAttention
 
-__all__ = [
-    "attention_layers",
-    "head_mask_attend",
-    "head_masks",
-    "head_importance",
-    "PrunedAttention",
-    "prune_heads",
-]
+__all__ = ["slice_linear", "PrunedAttention", "prune_heads"]
 
 
-def attention_layers(model: nn.Module) -> dict[str, MultiHeadCrossAttention]:
-    """Every multi-head attention layer of a model, by name, in the model's order.
+def _check_slice_linear(linear, index, dim) -> None:
+    if not isinstance(linear, nn.Linear):
+        raise ValueError(f"linear must be an nn.Linear, got {type(linear).__name__}")
+    if dim not in (0, 1) or isinstance(dim, bool):
+        raise ValueError(
+            f"dim must be 0 (output rows) or 1 (input columns), got {dim!r}"
+        )
+    size = linear.weight.shape[dim]
+    if (
+        not isinstance(index, torch.Tensor)
+        or index.dtype != torch.long
+        or index.dim() != 1
+        or not len(index)
+        or int(index.min()) < 0
+        or int(index.max()) >= size
+    ):
+        raise ValueError(
+            f"index must be a non-empty 1-D torch.long tensor of indices in [0, {size})"
+            f" along dim {dim}, got {index!r}"
+        )
 
-    The names read ``encoder.layers.0.self_attn``, ``decoder.layers.1.cross_attn``.
-    """
-    if not isinstance(model, nn.Module):
-        raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
-    return {
-        name: m
-        for name, m in model.named_modules()
-        if isinstance(m, MultiHeadCrossAttention)
-    }
 
+@checked(_check_slice_linear)
+def slice_linear(linear: nn.Linear, index: torch.Tensor, dim: int) -> nn.Linear:
+    """A new linear layer with the chosen output rows (dim 0) or input columns (1).
 
-def head_mask_attend(xi: torch.Tensor):
-    """An ``attend(q, k, v, mask)`` that multiplies head h's output by ``xi[h]``.
-
-    With ``xi`` all ones it computes exactly what the layer's own from-scratch
-    path computes. Gradients flow into ``xi`` if it requires them.
+    The bias follows the output rows; sliced by input columns, a layer keeps
+    all of it (the output's bias is not per head).
 
     Shapes:
-        xi (H,); q (B, H, Lq, Dh), k, v (B, H, Lk, Dh) -> out (B, H, Lq, Dh),
-        weights (B, H, Lq, Lk)
+        index (K',) -> a layer (N', K) for dim 0, (N, K') for dim 1
     """
-    check_floating("xi", xi)
-    if xi.dim() != 1:
-        raise ValueError(
-            f"xi must be (H,), one number per head, got xi {fmt_shape(xi)}"
-        )
-
-    def attend(q, k, v, mask):
-        if q.dim() != 4 or q.shape[1] != xi.shape[0]:
-            raise ValueError(
-                f"xi {fmt_shape(xi)} must have one number per head of q (B, H, Lq, "
-                f"Dh) {fmt_shape(q)}"
-            )
-        out, weights = attention(q, k, v, mask)  # (B, H, Lq, Dh), (B, H, Lq, Lk)
-        return out * xi[:, None, None].to(out.dtype), weights
-
-    return attend
-
-
-def _check_layer_names(given: dict, layers: dict) -> None:
-    """Every key of ``given`` names one of the model's attention layers."""
-    unknown = sorted(set(given) - set(layers))
-    if unknown:
-        raise ValueError(
-            f"no attention layer named {unknown[0]!r}; the layers are "
-            f"{', '.join(layers)}"
-        )
-
-
-@contextlib.contextmanager
-def head_masks(
-    model: nn.Module, masks: dict[str, torch.Tensor]
-) -> Iterator[dict[str, MultiHeadCrossAttention]]:
-    """Apply a head mask to each named attention layer while the block runs.
-
-    ``masks`` maps layer names (as :func:`attention_layers` gives them) to masks
-    ``xi`` (H,); the other layers are left alone. Each named layer computes its
-    attention with :func:`head_mask_attend` (as :func:`xattn.use_attention` would
-    swap it in), and gets its own attention back afterwards, also after an error.
-
-    Yields:
-        the layers masked, by name.
-    """
-    layers = attention_layers(model)
-    if not isinstance(masks, dict):
-        raise ValueError(
-            f"masks must be a dict of layer name -> xi (H,), got {type(masks).__name__}"
-        )
-    _check_layer_names(masks, layers)
-    for name, xi in masks.items():
-        check_floating(f"masks[{name!r}]", xi)
-        if tuple(xi.shape) != (layers[name].n_heads,):
-            raise ValueError(
-                f"masks[{name!r}] must be (H,) = ({layers[name].n_heads},) for that "
-                f"layer's heads, got {fmt_shape(xi)}"
-            )
-    chosen = {name: layers[name] for name in masks}
-    before = {name: m.__dict__.get("attend") for name, m in chosen.items()}
-    try:
-        for name, m in chosen.items():
-            m.attend = head_mask_attend(masks[name])
-        yield chosen
-    finally:
-        for name, m in chosen.items():
-            if before[name] is None:
-                m.__dict__.pop("attend", None)
-            else:
-                m.attend = before[name]
-
-
-def head_importance(
-    model: nn.Module,
-    batches: Iterable[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
-    pad_id: int = 0,
-) -> dict[str, torch.Tensor]:
-    """``|dL / dxi_h|`` at xi = 1, summed over batches, for every head of every layer.
-
-    L is the teacher-forced cross-entropy of a batch (mean over its real target
-    tokens). Use held-out data (a validation split), not the test set. The
-    model's parameters get no gradients.
-
-    Shapes:
-        batches of (src (B, Lk), tgt_in (B, Lq), tgt_out (B, Lq)) ->
-        {layer name: importance (H,)}
-    """
-    layers = attention_layers(model)
-    if not layers:
-        raise ValueError(f"{type(model).__name__} has no MultiHeadCrossAttention")
-    device = next(model.parameters()).device
-    xis = {
-        name: torch.ones(m.n_heads, device=device, requires_grad=True)
-        for name, m in layers.items()
-    }
-    total = {name: torch.zeros(m.n_heads, device=device) for name, m in layers.items()}
-    n_batches = 0
-    with head_masks(model, xis):
-        for batch in batches:
-            if not isinstance(batch, (tuple, list)) or len(batch) != 3:
-                raise ValueError(
-                    "each batch must be (src, tgt_in, tgt_out), as DateTask.encode "
-                    "gives them"
-                )
-            src, tgt_in, tgt_out = batch
-            real = tgt_out != pad_id  # (B, Lq)
-            logits = model(src, tgt_in)  # (B, Lq, V)
-            loss = F.cross_entropy(logits[real].float(), tgt_out[real])
-            grads = torch.autograd.grad(loss, list(xis.values()))
-            for name, g in zip(xis, grads):
-                total[name] += g.abs()
-            n_batches += 1
-    if not n_batches:
-        raise ValueError("batches is empty: importance needs at least one batch")
-    return total
-
-
-class PrunedAttention(MultiHeadCrossAttention):
-    """A :class:`xattn.MultiHeadCrossAttention` that keeps only some of its heads.
-
-    Its projections are the original ones with the removed heads' rows (query,
-    key, value) and columns (output) sliced away; the forward pass, caches and
-    ``attend`` work as in the original, with H' = ``len(heads)`` heads of the
-    same width Dh. Its output equals the original's with the other heads'
-    outputs masked to zero.
-
-    Args:
-        layer: the attention layer to prune (left untouched).
-        heads: the indices of the heads to keep, at least one.
-
-    Shapes:
-        x (B, Lq, D), memory (B, Lk, d_memory) -> out (B, Lq, D),
-        weights (B, H', Lq, Lk)
-    """
-
-    def __init__(self, layer: MultiHeadCrossAttention, heads: Iterable[int]):
-        if not isinstance(layer, MultiHeadCrossAttention):
-            raise ValueError(
-                f"layer must be a MultiHeadCrossAttention, got {type(layer).__name__}"
-            )
-        heads = sorted({int(h) for h in heads})
-        if not heads or heads[0] < 0 or heads[-1] >= layer.n_heads:
-            raise ValueError(
-                f"heads must name at least one head in [0, {layer.n_heads}), got "
-                f"{heads}; a layer with no heads left is removed some other way"
-            )
-        nn.Module.__init__(self)
-        self.d_model, self.n_heads, self.d_head, self.d_memory = (
-            layer.d_model,
-            len(heads),
-            layer.d_head,
-            layer.d_memory,
-        )
-        self.dropout, self.fast = layer.dropout, layer.fast
-        self.heads = heads
-        dh = layer.d_head
-        rows = torch.cat([torch.arange(h * dh, (h + 1) * dh) for h in heads])  # (H'Dh,)
-        self.q_proj = _slice(layer.q_proj, rows, dim=0)
-        self.k_proj = _slice(layer.k_proj, rows, dim=0)
-        self.v_proj = _slice(layer.v_proj, rows, dim=0)
-        self.out_proj = _slice(layer.out_proj, rows, dim=1)
-        self.train(layer.training)  # dropout on or off as in the original
-
-
-def _slice(linear: nn.Linear, index: torch.Tensor, dim: int) -> nn.Linear:
-    """A new linear layer with the chosen output rows (dim 0) or input columns (1)."""
     weight = linear.weight.detach().index_select(dim, index.to(linear.weight.device))
     out_f, in_f = weight.shape
     new = nn.Linear(in_f, out_f, bias=linear.bias is not None)
     new = new.to(device=weight.device, dtype=weight.dtype)
     with torch.no_grad():
         new.weight.copy_(weight)
-        if linear.bias is not None:  # the output's bias is not per head: all of it
+        if linear.bias is not None:
             bias = linear.bias.detach()
             new.bias.copy_(bias[index.to(bias.device)] if dim == 0 else bias)
     return new
 
 
-def prune_heads(model: nn.Module, keep: dict[str, Iterable[int]]) -> nn.Module:
+def _check_heads(heads, n_heads: int, name: str = "heads") -> None:
+    """At least one head index, ints in [0, n_heads), each once."""
+    if isinstance(heads, torch.Tensor):
+        ok = heads.dim() == 1 and not heads.is_floating_point()
+        ok = ok and heads.dtype != torch.bool
+        heads = heads.tolist() if ok else [heads]
+    elif not isinstance(heads, (Sequence, range)) or isinstance(heads, str):
+        raise ValueError(
+            f"{name} must be a list of head indices, got {type(heads).__name__}"
+        )
+    try:
+        for h in heads:
+            check_int("a head index", h)
+    except ValueError:
+        ok = False
+    else:
+        ok = len(heads) > 0 and max(heads) < n_heads and len(set(heads)) == len(heads)
+    if not ok:
+        raise ValueError(
+            f"{name} must name at least one head in [0, {n_heads}), got {heads!r}; "
+            "each once, as ints (a layer with no heads left is removed some other "
+            "way)"
+        )
+
+
+def _check_pruned_attention(self, layer, heads) -> None:
+    if not isinstance(layer, MultiHeadCrossAttention):
+        raise ValueError(
+            f"layer must be a MultiHeadCrossAttention, got {type(layer).__name__}"
+        )
+    _check_heads(heads, layer.n_heads)
+
+
+class PrunedAttention(MultiHeadCrossAttention):
+    """A :class:`xattn.MultiHeadCrossAttention` that keeps only some of its heads.
+
+    Its projections are the original ones with the removed heads' rows (query,
+    key, value) and columns (output) sliced away (:func:`slice_linear`); the
+    forward pass, caches and ``attend`` work as in the original, with H' =
+    ``len(heads)`` heads of the same width Dh. Its output equals the original's
+    with the other heads' outputs masked to zero.
+
+    Args:
+        layer: the attention layer to prune (left untouched).
+        heads: the indices of the heads to keep, at least one, each once.
+
+    Shapes:
+        x (B, Lq, D), memory (B, Lk, d_memory) -> out (B, Lq, D),
+        weights (B, H', Lq, Lk)
+    """
+
+    @checked(_check_pruned_attention)
+    def __init__(self, layer: MultiHeadCrossAttention, heads: Sequence[int]):
+        nn.Module.__init__(self)
+        self.heads = sorted(int(h) for h in heads)
+        self.d_model, self.d_head, self.d_memory = (
+            layer.d_model,
+            layer.d_head,
+            layer.d_memory,
+        )
+        self.n_heads, self.dropout, self.fast = len(heads), layer.dropout, layer.fast
+        dh = layer.d_head
+        rows = torch.cat([torch.arange(h * dh, (h + 1) * dh) for h in self.heads])
+        self.q_proj = slice_linear(layer.q_proj, rows, dim=0)  # (H' Dh, D)
+        self.k_proj = slice_linear(layer.k_proj, rows, dim=0)
+        self.v_proj = slice_linear(layer.v_proj, rows, dim=0)
+        self.out_proj = slice_linear(layer.out_proj, rows, dim=1)  # (D, H' Dh)
+        self.train(layer.training)  # dropout on or off as in the original
+
+
+def _check_prune_heads(model, keep) -> None:
+    _check_model(model)
+    layers = attention_layers(model)
+    _check_layer_names(keep, layers, "keep", "head indices")
+    for name, heads in keep.items():
+        _check_heads(heads, layers[name].n_heads, f"keep[{name!r}]")
+
+
+@checked(_check_prune_heads)
+def prune_heads(model: nn.Module, keep: dict[str, Sequence[int]]) -> nn.Module:
     """A copy of ``model`` whose named attention layers keep only the heads listed.
 
     ``keep`` maps layer names (as :func:`attention_layers` gives them) to the
     indices of the heads to keep; the layers not named keep all their heads.
     The original is untouched.
     """
-    layers = attention_layers(model)
-    if not isinstance(keep, dict):
-        raise ValueError(
-            f"keep must be a dict of layer name -> head indices, got "
-            f"{type(keep).__name__}"
-        )
-    _check_layer_names(keep, layers)
     pruned = copy.deepcopy(model)
     for name, heads in keep.items():
         parent_name, _, child = name.rpartition(".")
