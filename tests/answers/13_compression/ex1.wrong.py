@@ -1,13 +1,13 @@
-# Shifts by the row's minimum itself instead of an integer zero point: q can differ
-# by one from round(w / scale) + z, 0.0 comes back as round(-min / scale) * scale +
-# min, not exactly 0, and the zero point is a float.
+# Fits the row's own range [min, max] without making it contain 0: right for every
+# row that holds a 0 (and so for every row of a ReLU layer's padding), but a row of
+# one sign gets a zero point outside [0, 255] and 0 is no longer representable.
 def quantize_asymmetric(w):
-    low = w.amin(dim=1).clamp(max=0)
-    high = w.amax(dim=1).clamp(min=0)
+    low, high = w.amin(dim=1), w.amax(dim=1)
     scale = (high - low) / 255
-    q = torch.round((w - low[:, None]) / scale[:, None]).clamp(0, 255)
-    return q.to(torch.uint8), scale, -low / scale
+    zero = torch.round(-low / scale)
+    q = (torch.round(w / scale[:, None]) + zero[:, None]).clamp(0, 255)
+    return q.to(torch.uint8), scale, zero.to(torch.int32)
 
 
 def dequantize_asymmetric(q, scale, zero):
-    return q.to(scale.dtype) * scale[:, None] - zero[:, None] * scale[:, None]
+    return (q.to(scale.dtype) - zero[:, None].to(scale.dtype)) * scale[:, None]
