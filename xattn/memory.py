@@ -53,6 +53,16 @@ class _PeakTracker(TorchDispatchMode):
         return out
 
 
+def _check_fn(fn) -> None:
+    if not callable(fn):
+        raise ValueError(f"fn must be a function of no arguments, got {fn!r}")
+
+
+# Both measures check ``fn`` themselves rather than by @checked: inside a checked
+# call the xattn functions that ``fn`` runs would skip their own checks, and the
+# memory measured would not be that of an ordinary call.
+
+
 def peak_tensor_bytes(fn: Callable[[], Any]) -> tuple[Any, int]:
     """Run ``fn()``; return its result and the most bytes of new tensors alive at once.
 
@@ -62,8 +72,7 @@ def peak_tensor_bytes(fn: Callable[[], Any]) -> tuple[Any, int]:
     what they allocate, which is all of them but the scratch space inside a
     fused kernel.
     """
-    if not callable(fn):
-        raise ValueError(f"fn must be a function of no arguments, got {fn!r}")
+    _check_fn(fn)
     tracker = _PeakTracker()
     with tracker:
         result = fn()
@@ -77,8 +86,7 @@ def saved_tensor_bytes(fn: Callable[[], Any]) -> tuple[Any, int]:
     included (attention saves q, k and v). Call it with inputs that require
     gradients, and without ``torch.no_grad``, or nothing is saved.
     """
-    if not callable(fn):
-        raise ValueError(f"fn must be a function of no arguments, got {fn!r}")
+    _check_fn(fn)
     seen: dict[int, int] = {}
     keep: list[torch.Tensor] = []  # hold every saved tensor, so ids are not reused
 
