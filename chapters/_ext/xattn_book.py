@@ -117,6 +117,8 @@ def undocumented_public_names(package: str = "xattn") -> list[str]:
     root = importlib.import_module(package)
     missing = []
     for info in pkgutil.walk_packages(root.__path__, f"{package}."):
+        if info.name.rsplit(".", 1)[-1] == "__main__":
+            continue  # a command-line entry point: importing it would run it
         module = importlib.import_module(info.name)
         if not (module.__doc__ or "").strip():
             missing.append(info.name)
