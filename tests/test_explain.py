@@ -1,7 +1,7 @@
 """Reading attention: ground truth, rollout, gradients, adversarial weights (ch. 17)."""
 
+import copy
 import datetime as dt
-import itertools
 import math
 import random
 
@@ -16,6 +16,7 @@ from xattn.explain import (
     cross_rollout,
     encoder_self_weights,
     gradient_x_input,
+    head_influence,
     integrated_gradients,
     intervene,
     intervention_truth,
@@ -25,6 +26,7 @@ from xattn.explain import (
     source_embeddings,
     source_fields,
     step_attend,
+    step_weights,
     target_fields,
     target_prob_fn,
     trapezoid,
@@ -325,133 +327,110 @@ def test_adversarial_attention_keeps_within_eps(task, tiny):
     assert all(p.grad is None for p in tiny.parameters())
 
 
-# ---- bad input: a clear ValueError naming what is wrong ----
-
-sq = stochastic(2, 3, 4, 4)
-CASES = [
-    (
-        "rollout: not square",
-        lambda: rollout(stochastic(2, 3, 4)[..., None, :].expand(2, 3, 2, 4)),
-        r"weights must be \(N, \.\.\., L, L\).*\(2, 3, 2, 4\)",
-    ),
-    ("rollout: negative", lambda: rollout(-sq), r"non-negative"),
-    (
-        "rollout: residual 2",
-        lambda: rollout(sq, residual=2.0),
-        r"residual must be a finite number in \[0, 1\], got 2.0",
-    ),
-    (
-        "rollout: integer weights",
-        lambda: rollout(torch.ones(2, 3, 3, dtype=torch.long)),
-        r"weights must be a floating-point tensor",
-    ),
-    (
-        "cross_rollout: Lk differs",
-        lambda: cross_rollout(stochastic(3, 2, 5), sq),
-        r"cross \(3, 2, 5\) vs encoder_weights \(2, 3, 4, 4\)",
-    ),
-    (
-        "agreement: fields shape",
-        lambda: agreement(
-            torch.rand(2, 3, 4),
-            torch.zeros(2, 5, dtype=torch.long),
-            torch.zeros(2, 3, dtype=torch.long),
-        ),
-        r"fields \(B, Lk\).*fields \(2, 5\)",
-    ),
-    (
-        "agreement: nothing scored",
-        lambda: agreement(
-            torch.rand(2, 3, 4),
-            torch.zeros(2, 4, dtype=torch.long),
-            torch.full((2, 3), -1),
-        ),
-        r"scores no character",
-    ),
-    (
-        "gradient_x_input: 2-d x",
-        lambda: gradient_x_input(smooth, torch.zeros(3, 4)),
-        r"x must be \(B, L, D\), got x \(3, 4\)",
-    ),
-    (
-        "integrated_gradients: steps 0",
-        lambda: integrated_gradients(smooth, torch.zeros(2, 3, 4), steps=0),
-        r"steps must be a positive int, got 0",
-    ),
-    (
-        "integrated_gradients: baseline shape",
-        lambda: integrated_gradients(
-            smooth, torch.zeros(2, 3, 4), torch.zeros(2, 3, 5)
-        ),
-        r"baseline must match x.*\(2, 3, 5\)",
-    ),
-    (
-        "integrated_gradients: f gives (B,)",
-        lambda: integrated_gradients(lambda z: z.sum((1, 2)), torch.zeros(2, 3, 4)),
-        r"f must map x \(B, L, D\) to outputs \(B, T\).*gave \(2,\)",
-    ),
-    (
-        "path_gradients: points_per_call 0",
-        lambda: path_gradients(smooth, torch.zeros(2, 3, 4), points_per_call=0),
-        r"points_per_call must be a positive int",
-    ),
-    (
-        "trapezoid: one sample",
-        lambda: trapezoid(torch.ones(1, 3)),
-        r"at least 2 samples along dim 0, got \(1, 3\)",
-    ),
-    (
-        "js: shapes differ",
-        lambda: js_divergence(torch.ones(3), torch.ones(4)),
-        r"p \(3,\) vs q \(4,\)",
-    ),
-    (
-        "js: integer p",
-        lambda: js_divergence(torch.ones(3, dtype=torch.long), torch.ones(3)),
-        r"p must be a floating-point tensor",
-    ),
-    (
-        "step_attend: step -1",
-        lambda: step_attend(torch.ones(1, 1, 3), -1),
-        r"step must be an int >= 0, got -1",
-    ),
-    (
-        "step_attend: wrong weights shape",
-        lambda: step_attend(torch.ones(2, 3, 6), 1)(
-            *(torch.randn(2, 3, 5 if i == 0 else 7, 4) for i in range(3)), None
-        ),
-        r"weights must be \(B, H, Lk\).*got weights \(2, 3, 6\)",
-    ),
-    (
-        "source_fields: lk too short",
-        lambda: source_fields(xattn.DateTask().examples("test", 2), 3),
-        r"lk=3 is shorter than example 0",
-    ),
-    (
-        "target_fields: lq 0",
-        lambda: target_fields(0),
-        r"lq must be a positive int, got 0",
-    ),
-]
+# ---- new in the per-head analysis ----
 
 
-@pytest.mark.parametrize(
-    "call, pattern", [c[1:] for c in CASES], ids=[c[0] for c in CASES]
-)
-def test_bad_input_raises_a_clear_value_error(call, pattern):
-    with pytest.raises(ValueError, match=pattern):
-        call()
+def test_agreement_per_example():
+    fields = torch.tensor([[0, 1, 2], [0, 1, 2]])
+    truth = torch.tensor([[0, 1], [2, -1]])
+    attributions = torch.tensor(
+        [[[1.0, 0, 0], [1.0, 0, 0]], [[0, 0, 1.0], [1.0, 0, 0]]]
+    )  # (B, Lq, Lk): date 0 hits 1 of 2, date 1 hits 1 of 1
+    shares = agreement(attributions, fields, truth, per_example=True)
+    torch.testing.assert_close(shares, torch.tensor([0.5, 1.0]))
+    assert agreement(attributions, fields, truth).item() == pytest.approx(2 / 3)
+    stacked = agreement(
+        torch.stack([attributions] * 3), fields, truth, per_example=True
+    )
+    assert stacked.shape == (3, 2)
 
 
-def test_bad_model_inputs(task, tiny):
-    src, tgt_in, tgt_out = task.encode(task.examples("test", 2))
-    f = target_prob_fn(tiny, src, tgt_in, tgt_out)
-    with pytest.raises(ValueError, match=r"emb must be \(k B, Lk, D\) for B = 2"):
-        f(torch.zeros(3, src.shape[1], 16))
-    with pytest.raises(ValueError, match=r"weights must be \(N, B, H, Lk\) with N = 2"):
-        with_step_weights(tiny, src, tgt_in, 0, torch.zeros(3, 2, 2, src.shape[1]))
-    with pytest.raises(ValueError, match=r"eps must be a finite number in \[0, 1\]"):
-        adversarial_attention(tiny, src, tgt_in, 0, eps=2.0)
-    with pytest.raises(ValueError, match=r"log must be True or False"):
-        target_prob_fn(tiny, src, tgt_in, tgt_out, log=1)
-    assert list(itertools.islice(FIELDS, 3)) == ["year", "month", "day"]
+def test_step_weights_and_head_influence(task, tiny):
+    src, tgt_in, _ = task.encode(task.examples("test", 4, seed=8))
+    own, probs = step_weights(tiny, src, tgt_in, 2)
+    assert own.shape == (2, 4, 2, src.shape[1]) and probs.shape[0] == 4
+    assert not any(layer.keep_weights for layer in tiny.decoder.layers)
+    with torch.no_grad():
+        torch.testing.assert_close(with_step_weights(tiny, src, tgt_in, 2), probs)
+    assert head_influence(tiny, src, tgt_in, 2, own).abs().max() < 1e-6
+    real = (src != 0)[None, :, None, :].float()
+    uniform = (real / real.sum(-1, keepdim=True)).expand_as(own)
+    tv = head_influence(tiny, src, tgt_in, 2, uniform)  # (N, B, H)
+    assert tv.shape == (2, 4, 2) and (tv >= 0).all() and (tv <= 1).all()
+    swapped = own.clone()
+    swapped[1, :, 0] = uniform[1, :, 0]  # layer 1, head 0 alone
+    with torch.no_grad():
+        alone = with_step_weights(tiny, src, tgt_in, 2, swapped)
+    torch.testing.assert_close(tv[1, :, 0], 0.5 * (alone - probs).abs().sum(-1))
+
+
+def test_adversary_restricted_to_some_heads_leaves_the_others(task, tiny):
+    src, tgt_in, _ = task.encode(task.examples("test", 5, seed=9))
+    heads = torch.tensor([[False, False], [True, False]])
+    own, _ = step_weights(tiny, src, tgt_in, 1)
+    w, js, tv = adversarial_attention(
+        tiny, src, tgt_in, 1, heads=heads, eps=0.05, iters=15
+    )
+    torch.testing.assert_close(w[~heads[:, None, :].expand(-1, 5, -1)],
+                               own[~heads[:, None, :].expand(-1, 5, -1)])  # fmt: skip
+    torch.testing.assert_close(js, js_divergence(w, own)[1, :, 0])  # the one head
+    assert (tv <= 0.05 + 1e-6).all() and js.max() > 0
+
+
+# ---- float32 and float64 ----
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_pure_functions_work_in_float32_and_float64(dtype):
+    w = stochastic(3, 2, 5, 5).to(dtype)
+    cross = stochastic(2, 4, 5, seed=3).to(dtype)
+    assert rollout(w).dtype == dtype and cross_rollout(cross, w).dtype == dtype
+    torch.testing.assert_close(rollout(w).double(), rollout(w.double()))
+    values = torch.rand(5, 3, generator=gen(4), dtype=dtype)
+    assert trapezoid(values).dtype == dtype
+    p, q = stochastic(4, 6, seed=11).to(dtype), stochastic(4, 6, seed=12).to(dtype)
+    js = js_divergence(p, q)
+    assert js.dtype == dtype
+    torch.testing.assert_close(js.double(), js_divergence(p.double(), q.double()))
+    x = torch.randn(3, 4, 2, generator=gen(5), dtype=dtype)
+    for a in (
+        gradient_x_input(smooth, x),
+        path_gradients(smooth, x, steps=3),
+        integrated_gradients(smooth, x, steps=3),
+    ):
+        assert a.dtype == dtype and torch.isfinite(a).all()
+    torch.testing.assert_close(
+        integrated_gradients(smooth, x, steps=8).double(),
+        integrated_gradients(smooth, x.double(), steps=8),
+        atol=1e-4,
+        rtol=1e-4,
+    )
+    fields = torch.tensor([[0, 0, 1, 2, -1]])
+    truth = torch.tensor([[0, 1, 2, -1]])
+    attributions = torch.rand(1, 4, 5, generator=gen(6), dtype=dtype)
+    assert agreement(attributions, fields, truth) == agreement(
+        attributions.double(), fields, truth
+    )
+    qkv = [torch.randn(2, 3, 5 if i == 0 else 7, 4, generator=gen(i), dtype=dtype)
+           for i in range(3)]  # fmt: skip
+    out, weights = step_attend(stochastic(2, 3, 7).to(dtype), 1)(*qkv, None)
+    assert out.dtype == weights.dtype == dtype
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_model_functions_work_in_float32_and_float64(task, tiny, dtype):
+    model = copy.deepcopy(tiny).to(dtype)
+    examples = task.examples("test", 4, seed=6)
+    src, tgt_in, tgt_out = task.encode(examples)
+    truth = intervention_truth(model, task, examples)
+    assert truth.dtype == torch.long and truth.shape == tgt_out.shape
+    assert encoder_self_weights(model, src).dtype == dtype
+    emb = source_embeddings(model, src)
+    f = target_prob_fn(model, src, tgt_in, tgt_out)
+    assert emb.dtype == dtype and f(emb).dtype == dtype
+    own, probs = step_weights(model, src, tgt_in, 2)
+    assert own.dtype == probs.dtype == dtype
+    assert head_influence(model, src, tgt_in, 2, own).dtype == dtype
+    w, js, tv = adversarial_attention(model, src, tgt_in, 2, iters=3)
+    assert w.dtype == js.dtype == tv.dtype == dtype
+    torch.testing.assert_close(w.sum(-1), torch.ones(w.shape[:-1], dtype=dtype))
