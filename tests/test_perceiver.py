@@ -180,92 +180,39 @@ def test_config_replace_and_the_mean_latent_head():
     assert deeper.n_blocks == 3 and cfg.n_blocks == 1
 
 
-# ---- bad input: a clear ValueError naming what is wrong ----
-
-_net = model()
-_net2 = model(n_modalities=2)
-_x = torch.randn(2, 4, 5, dtype=torch.float64)
-
-CASES = [
-    ("n_bands 0", lambda: fourier_features(torch.zeros(3, 2), 0, 8), r"n_bands"),
-    ("max_freq 1", lambda: fourier_features(torch.zeros(3, 2), 2, 1), r"max_freq"),
-    ("max_freq str", lambda: fourier_features(torch.zeros(3, 2), 2, "8"), r"number"),
-    ("int positions", lambda: fourier_features(torch.zeros(3, 2).long(), 2, 8), "pos"),
-    ("grid 0", lambda: grid_positions(0, 3), r"height must be a positive int"),
-    (
-        "images 3-D",
-        lambda: image_inputs(torch.rand(3, 4, 4)),
-        r"images must be \(B, C, H, W\), got images \(3, 4, 4\)",
-    ),
-    ("no modalities", lambda: stack_modalities([]), r"non-empty list"),
-    (
-        "batch mismatch",
-        lambda: stack_modalities([torch.zeros(2, 3, 4), torch.zeros(3, 3, 4)]),
-        r"one B: inputs\[0\] \(2, 3, 4\) vs inputs\[1\] \(3, 3, 4\)",
-    ),
-    (
-        "mask count",
-        lambda: stack_modalities([torch.zeros(2, 3, 4)], [None, None]),
-        r"1 inputs vs 2 masks",
-    ),
-    (
-        "int mask",
-        lambda: stack_modalities([torch.zeros(2, 3, 4)], [torch.ones(2, 3).long()]),
-        r"masks\[0\] must be bool \(B, M_i\) = \(2, 3\)",
-    ),
-    (
-        "heads",
-        lambda: PerceiverConfig(d_input=4, n_outputs=2, d_latent=30, n_heads=4),
-        r"d_latent=30 must be divisible by n_heads=4",
-    ),
-    (
-        "n_latents 0",
-        lambda: PerceiverConfig(d_input=4, n_outputs=2, n_latents=0),
-        r"n_latents must be a positive int",
-    ),
-    (
-        "share 1",
-        lambda: PerceiverConfig(d_input=4, n_outputs=2, share_weights=1),
-        r"share_weights must be True or False",
-    ),
-    ("cfg dict", lambda: Perceiver({"d_input": 4}), r"cfg must be a PerceiverConfig"),
-    (
-        "wrong width",
-        lambda: _net(torch.zeros(2, 4, 6, dtype=torch.float64)),
-        r"C = d_input = 5, got inputs \(2, 4, 6\)",
-    ),
-    (
-        "float mask",
-        lambda: _net(_x, torch.ones(2, 4)),
-        r"mask must be bool \(B, M\) = \(2, 4\)",
-    ),
-    (
-        "mask shape",
-        lambda: _net(_x, torch.ones(2, 5, dtype=torch.bool)),
-        r"mask must be bool \(B, M\) = \(2, 4\).*\(2, 5\)",
-    ),
-    ("missing modality", lambda: _net2(_x), r"n_modalities=2, modality None"),
-    (
-        "unwanted modality",
-        lambda: _net(_x, None, torch.zeros(2, 4).long()),
-        r"n_modalities=0",
-    ),
-    (
-        "modality id out of range",
-        lambda: _net2(_x, None, torch.full((2, 4), 2)),
-        r"ids in \[0, 2\)",
-    ),
-    (
-        "flops m 0",
-        lambda: perceiver_flops(_net.cfg, 0),
-        r"m must be a positive int, got 0",
-    ),
-]
+# Bad calls: tests/test_errors_perceiver.py.
 
 
-@pytest.mark.parametrize(
-    "call,pattern", [c[1:] for c in CASES], ids=[c[0] for c in CASES]
-)
-def test_bad_input_raises_a_clear_value_error(call, pattern):
-    with pytest.raises(ValueError, match=pattern):
-        call()
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_every_function_works_in_float32_and_float64(dtype):
+    pos = grid_positions(5, 7, dtype)
+    assert pos.dtype == dtype
+    feats = fourier_features(pos, 3, 7)
+    assert feats.dtype == dtype
+    want = fourier_features(grid_positions(5, 7, torch.float64), 3, 7)
+    torch.testing.assert_close(feats.double(), want, atol=1e-6, rtol=0)
+    images = torch.rand(2, 3, 5, 7, generator=gen(20), dtype=torch.float64)
+    x = image_inputs(images.to(dtype), 3)
+    assert x.dtype == dtype and x.shape == (2, 35, 3 + 2 * 7)
+    torch.testing.assert_close(x.double(), image_inputs(images, 3), atol=1e-6, rtol=0)
+    audio = torch.randn(2, 4, 9, generator=gen(21), dtype=dtype)
+    mask = torch.tensor([[True, True, False, False], [True] * 4])
+    stacked, full, ids = stack_modalities([x, audio], [None, mask])
+    assert stacked.dtype == dtype and stacked.shape == (2, 39, 17)
+    torch.manual_seed(0)
+    cfg = PerceiverConfig(17, 3, n_blocks=2, n_modalities=2)
+    reference = Perceiver(cfg).double().eval()
+    net = Perceiver(cfg).eval()
+    net.load_state_dict(reference.state_dict())
+    net = net.to(dtype)
+    with torch.no_grad():
+        out = net(stacked, full, ids)
+        latents, maps = net.encode(stacked, full, ids, need_weights=True)
+        block_out, weights = net.blocks[0](latents, stacked, full, True)
+        want = reference(stacked.double(), full, ids)
+    assert out.dtype == latents.dtype == maps[0].dtype == block_out.dtype == dtype
+    assert weights.dtype == dtype and torch.isfinite(block_out).all()
+    torch.testing.assert_close(out.double(), want, atol=1e-4, rtol=1e-4)
+    with FlopCounterMode(display=False) as counter:
+        net.encode(stacked, full, ids)
+    assert counter.get_total_flops() == perceiver_flops(cfg, 39, batch=2)["total"]
