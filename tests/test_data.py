@@ -184,3 +184,19 @@ def test_the_test_set_holds_every_test_day_once():
     assert len({e.target for e in examples}) == 1000
     # more than there are days: they repeat
     assert len(TASK.examples("val", 2500)) == 2500
+
+
+def test_field_spans_pair_each_target_field_with_its_source_span():
+    example = TASK.example(dt.date(2023, 3, 17), "fr", "{weekday} {d} {month} {Y}")
+    spans = example.field_spans()
+    assert list(spans) == ["year", "month", "day"]  # no weekday: it writes nothing
+    assert [example.target[t0:t1] for (t0, t1), _ in spans.values()] == [
+        "2023",
+        "03",
+        "17",
+    ]
+    assert [example.source[s0:s1] for _, (s0, s1) in spans.values()] == [
+        "2023",
+        "mars",
+        "17",
+    ]

@@ -138,6 +138,16 @@ class DateExample:
     template: str = ""
     locale: str = ""
 
+    def field_spans(self) -> dict[str, tuple[tuple[int, int], tuple[int, int]]]:
+        """The true alignment: each target field's span in the target and in the source.
+
+        Returns:
+            ``name -> ((t0, t1), (s0, s1))`` for year, month and day: target
+            characters ``t0`` to ``t1 - 1`` carry what source characters ``s0`` to
+            ``s1 - 1`` say (as :func:`xattn.plotting.outline_spans` draws it).
+        """
+        return {name: (TARGET_FIELDS[name], self.spans[name]) for name in TARGET_FIELDS}
+
 
 class CharVocab:
     """Characters to ids and back: ``<pad>`` 0, ``<bos>`` 1, ``<eos>`` 2, ``<unk>`` 3"""
