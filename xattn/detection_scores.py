@@ -1,9 +1,10 @@
 """How good a trained detector is: precision and recall, and its duplicates.
 
-:func:`precision_recall` counts as PASCAL VOC does (Everingham et al. 2010): a
-prediction is right when it overlaps an unclaimed true object of its class with
-IoU >= 0.5. :func:`count_duplicates` says what the queries that the training's
-matching left over predict at test time.
+:func:`precision_recall` matches predictions to the true objects as the COCO
+evaluation does, at one IoU threshold: a prediction is right when it overlaps an
+unclaimed true object of its class with IoU >= 0.5, the most confident first.
+:func:`count_duplicates` says what the queries that the training's matching left
+over predict at test time.
 """
 
 from __future__ import annotations
@@ -43,16 +44,17 @@ def precision_recall(
     threshold: float | None = None,
     iou_threshold: float = 0.5,
 ) -> tuple[float, float]:
-    """Detection's precision and recall, as PASCAL VOC counts them at IoU 0.5.
+    """Detection's precision and recall at one IoU threshold (0.5 by default).
 
     A query predicts an object when its likeliest class is not "no object"
     (``threshold=None``), or when its likeliest real class has a probability of at
     least ``threshold``. In each image, the predictions in order of that probability
     each take the unclaimed true object of their class that they overlap most, if
     the IoU is at least ``iou_threshold`` (a true positive); any other prediction,
-    a duplicate of a claimed object included, is a false positive. Precision is the
-    share of predictions that are true positives (0 without predictions), recall
-    the share of true objects found. Nothing here uses the training's matching.
+    a duplicate of a claimed object included, is a false positive (the matching
+    of the COCO evaluation). Precision is the share of predictions that are true
+    positives (0 without predictions), recall the share of true objects found.
+    Nothing here uses the training's matching.
 
     Shapes:
         as :func:`match_queries` -> (precision, recall), floats in [0, 1]

@@ -62,9 +62,8 @@ def hungarian_step(
         each column, 0 for a free one
     """
     m = len(v) - 1
-    way = [0] * (m + 1)  # the column before each one on the path
+    way, used = [0] * (m + 1), [False] * (m + 1)  # path back; columns reached
     best = [math.inf] * (m + 1)  # the cheapest reduced cost to reach each column
-    used = [False] * (m + 1)
     owner[0], j0 = i, 0
     while True:
         used[j0] = True
