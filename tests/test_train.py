@@ -287,3 +287,22 @@ def test_the_command_line_is_the_package_main():
         timeout=120,
     )
     assert result.returncode == 0 and "--preset {base,cpu,gpu}" in result.stdout
+
+
+def test_every_shipped_run_loads_as_its_preset_and_the_seeds_differ():
+    import xattn.pretrained as pretrained
+    from xattn.train import PRESETS
+
+    models = {}
+    for name, (preset, changes) in pretrained.RUNS.items():
+        model, history = pretrained.date_run(name)
+        assert not model.training
+        assert model.cfg.d_model == PRESETS[preset][0]["d_model"]
+        assert history.step[-1] == changes.get("steps", PRESETS[preset][1]["steps"])
+        models[name] = model
+    first = {n: next(m.parameters()).detach() for n, m in models.items()}
+    seeds = ["date-cpu", "date-cpu-seed1", "date-cpu-seed2"]
+    pairs = [(a, b) for a in seeds for b in seeds if a < b]
+    assert all(not torch.equal(first[a], first[b]) for a, b in pairs)
+    with pytest.raises(ValueError, match="no pretrained run 'date-gpu'.*date-cpu"):
+        pretrained.checkpoint_path("date-gpu")
