@@ -1,14 +1,14 @@
-# Recursion: the cheapest completion for the remaining rows and free columns.
-def brute_force_assignment(cost):
+# Tries every way of giving each row a column or none, and keeps the cheapest.
+def match_within(cost, max_cost):
     n, m = cost.shape
-
-    def best(i, free):
-        if i == n:
-            return 0.0, []
-        options = []
-        for j in free:
-            rest, cols = best(i + 1, free - {j})
-            options.append((cost[i, j].item() + rest, [j, *cols]))
-        return min(options)
-
-    return torch.tensor(best(0, frozenset(range(m)))[1], dtype=torch.long)
+    best, best_cost = None, float("inf")
+    for choice in itertools.product(range(-1, m), repeat=n):
+        used = [j for j in choice if j >= 0]
+        if len(used) != len(set(used)):
+            continue
+        total = sum(
+            cost[i, j].item() if j >= 0 else max_cost for i, j in enumerate(choice)
+        )
+        if total < best_cost:
+            best, best_cost = choice, total
+    return torch.tensor(best, dtype=torch.long)

@@ -1,10 +1,7 @@
-# Greedy, row by row: each row takes its cheapest free column. Locally cheapest is
-# not globally cheapest: for [[1, 2], [1.5, 10]] it gives (0, 1), cost 11, not 3.5.
-def brute_force_assignment(cost):
-    n, m = cost.shape
-    free, out = set(range(m)), []
-    for i in range(n):
-        j = min(free, key=lambda j: cost[i, j].item())
-        free.remove(j)
-        out.append(j)
-    return torch.tensor(out, dtype=torch.long)
+# Matches every row with hungarian first, then drops the pairs dearer than max_cost:
+# the full matching was chosen as if every row had to be matched, and it cannot
+# handle more rows than columns at all (hungarian needs n <= m).
+def match_within(cost, max_cost):
+    columns = hungarian(cost)
+    dear = cost[torch.arange(len(cost)), columns] > max_cost
+    return torch.where(dear, -1, columns)
