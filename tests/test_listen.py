@@ -2,6 +2,8 @@
 
 import functools
 import itertools
+import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -180,109 +182,195 @@ def test_span_hits_and_their_chance():
     assert chance == pytest.approx((2 / 4 + 2 / 4 + 1 / 4) / 3)
 
 
-CASES = [
-    ("config odd width", lambda: ListenerConfig(10, d_model=63), r"d_model=63 must"),
-    ("config vocab 0", lambda: ListenerConfig(0), r"vocab_size must be a positive"),
-    ("config halvings -1", lambda: ListenerConfig(10, n_halvings=-1), r"n_halvings"),
-    ("config pad id", lambda: ListenerConfig(10, pad_id=10), r"pad_id=10 must be <"),
-    ("listener dict", lambda: Listener({"vocab_size": 3}), r"ListenerConfig"),
-    (
-        "stack mask shape",
-        lambda: stack_frames(torch.zeros(2, 5, 3), torch.ones(2, 4, dtype=torch.bool)),
-        r"x must be \(B, F, C\) and mask \(B, F\): x \(2, 5, 3\) vs mask \(2, 4\)",
-    ),
-    (
-        "stack float mask",
-        lambda: stack_frames(torch.zeros(2, 5, 3), torch.ones(2, 5)),
-        r"mask must be a bool",
-    ),
-    (
-        "encoder wrong mel bins",
-        lambda: PyramidEncoder(ListenerConfig(5))(
-            torch.zeros(1, 8, 20), torch.ones(1, 8, dtype=torch.bool)
-        ),
-        r"n_mels=40 bins, got features \(1, 8, 20\)",
-    ),
-    (
-        "decoder ids float",
-        lambda: Listener(ListenerConfig(5)).decode(
-            torch.zeros(1, 3), torch.zeros(1, 2, 64), torch.ones(1, 2, dtype=torch.bool)
-        ),
-        r"tgt_in must be \(B, Lq\) torch.long",
-    ),
-    (
-        "decoder batch mismatch",
-        lambda: Listener(ListenerConfig(5)).decode(
-            torch.ones(2, 3, dtype=torch.long),
-            torch.zeros(1, 2, 64),
-            torch.ones(1, 2, dtype=torch.bool),
-        ),  # fmt: skip
-        r"share the batch size: tgt_in \(2, 3\) vs memory \(1, 2, 64\)",
-    ),
-    (
-        "cer lengths",
-        lambda: character_error_rate(["a"], ["a", "b"]),
-        r"as many: 1 vs 2",
-    ),
-    ("cer empty refs", lambda: character_error_rate([""], [""]), r"at least one char"),
-    (
-        "guide g zero",
-        lambda: guided_attention_weights(torch.tensor([2]), torch.tensor([3]), 2, 3, 0),
-        r"g must be a finite number in \(0, inf\]",
-    ),
-    (
-        "guide lengths too long",
-        lambda: guided_attention_weights(torch.tensor([4]), torch.tensor([3]), 2, 3),
-        r"lengths must fit in lq=2 and lk=3",
-    ),
-    (
-        "guide lengths shapes",
-        lambda: guided_attention_weights(torch.tensor([2]), torch.tensor([3, 3]), 2, 3),
-        r"tgt_lengths and src_lengths must be \(B,\) each: \(1,\) vs \(2,\)",
-    ),
-    (
-        "loss batch mismatch",
-        lambda: guided_attention_loss(
-            torch.zeros(2, 1, 3, 4), torch.tensor([2]), torch.tensor([3])
-        ),
-        r"B = len\(tgt_lengths\): weights \(2, 1, 3, 4\) vs tgt_lengths \(1,\)",
-    ),
-    (
-        "monotonic lengths",
-        lambda: monotonic_share(torch.zeros(2, 3), torch.tensor([3])),
-        r"path must be \(B, Lq\) and lengths \(B,\): \(2, 3\) vs \(1,\)",
-    ),
-    (
-        "monotonic nothing to count",
-        lambda: monotonic_share(torch.zeros(1, 3), torch.tensor([1])),
-        r"at least one row two steps",
-    ),
-    (
-        "span hits shapes",
-        lambda: span_hits(
-            torch.zeros(1, 3),
-            torch.zeros(1, 2, 2),
-            4,
-            torch.ones(1, 4, dtype=torch.bool),
-        ),
-        r"must agree: \(1, 3\), \(1, 2, 2\), \(1, 4\)",
-    ),
-    (
-        "span hits factor 0",
-        lambda: span_hits(torch.zeros(1, 1), torch.zeros(1, 1, 2), 0, torch.ones(1, 1)),
-        r"factor must be a positive int",
-    ),
-    (
-        "path of ints",
-        lambda: alignment_path(torch.zeros(2, 3, dtype=torch.long)),
-        r"weights must be a floating-point",
-    ),  # fmt: skip
-]
+def test_guided_weights_take_a_dtype_and_the_loss_follows_the_weights():
+    tgt, src = torch.tensor([4, 3]), torch.tensor([12, 9])
+    w32 = guided_attention_weights(tgt, src, 5, 12)
+    w64 = guided_attention_weights(tgt, src, 5, 12, dtype=torch.float64)
+    assert (w32.dtype, w64.dtype) == (torch.float32, torch.float64)
+    torch.testing.assert_close(w32.double(), w64, atol=1e-6, rtol=0)
+    attn = torch.rand(2, 2, 5, 12, generator=gen(3), dtype=torch.float64).softmax(-1)
+    loss64 = guided_attention_loss(attn, tgt, src)
+    loss32 = guided_attention_loss(attn.float(), tgt, src)
+    assert loss64.dtype == torch.float64 and loss32.dtype == torch.float32
+    assert loss64.item() == pytest.approx(loss32.item(), abs=1e-6)
 
 
-@pytest.mark.parametrize(
-    "call, pattern", [c[1:] for c in CASES], ids=[c[0] for c in CASES]
-)
-def test_bad_input_raises_a_clear_value_error(call, pattern):
-    with pytest.raises(ValueError, match=pattern):
-        call()
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_stack_frames_and_the_scores_work_in_both_dtypes(dtype):
+    x = torch.randn(2, 7, 3, generator=gen(4), dtype=dtype)
+    mask = torch.arange(7)[None] < torch.tensor([[7], [4]])
+    out, out_mask = stack_frames(x, mask)
+    assert out.dtype == dtype and out.shape == (2, 4, 6)
+    assert out_mask.tolist() == [[1, 1, 1, 1], [1, 1, 0, 0]]
+    weights = torch.rand(2, 3, 4, generator=gen(5), dtype=dtype)
+    path = alignment_path(weights)
+    assert path.dtype == torch.long
+    assert 0 <= monotonic_share(path, torch.tensor([3, 2])) <= 1
+
+
+@pytest.mark.parametrize("attention", ["soft", "monotonic"])
+def test_a_listener_in_float64_computes_what_it_does_in_float32(attention):
+    torch.manual_seed(0)
+    model = Listener(ListenerConfig(13, attention=attention)).eval()
+    feats = torch.randn(2, 30, 40, generator=gen(6))
+    mask = torch.arange(30)[None] < torch.tensor([[30], [21]])
+    tgt = torch.tensor([[1, 5, 6, 7], [1, 8, 9, 0]])
+    out32 = model(feats, mask, tgt)
+    out64 = model.double()(feats.double(), mask, tgt)
+    assert out64.dtype == torch.float64
+    torch.testing.assert_close(out64.float(), out32, atol=1e-4, rtol=1e-4)
+    ids = model.transcribe(feats.double(), mask, bos_id=1, eos_id=2, max_len=4)
+    assert len(ids) == 2
+
+
+def test_a_monotonic_listener_differs_from_the_soft_one_only_in_its_weights():
+    torch.manual_seed(3)
+    soft = Listener(ListenerConfig(13))
+    torch.manual_seed(3)
+    mono = Listener(ListenerConfig(13, attention="monotonic"))
+    cross = mono.decoder.layers[0].cross_attn
+    assert isinstance(cross, xattn.MonotonicCrossAttention) and cross.n_heads == 1
+    soft_state, mono_state = soft.state_dict(), mono.state_dict()
+    assert set(mono_state) - set(soft_state) == {"decoder.layers.0.cross_attn.r"}
+    for name, value in soft_state.items():
+        assert torch.equal(value, mono_state[name]), name
+    feats = torch.randn(3, 41, 40, generator=gen(7))
+    mask = torch.arange(41)[None] < torch.tensor([[41], [30], [17]])
+    tgt = torch.tensor([[1, 5, 6, 7, 8], [1, 9, 4, 0, 0], [1, 3, 0, 0, 0]])
+    mono.eval()
+    mono.decoder.keep_cross_weights()
+    mono(feats, mask, tgt)
+    weights = mono.decoder.cross_weights()[0, :, 0]  # (B, Lq, Lk): one-hot or zero
+    assert ((weights == 0) | (weights == 1)).all() and (weights.sum(-1) <= 1).all()
+    _, memory_mask = mono.encoder(feats, mask)
+    assert (weights * ~memory_mask[:, None]).sum() == 0  # never a padding frame
+    lk = weights.shape[-1]
+    stops = torch.where(weights.sum(-1) > 0, weights.argmax(-1), lk)  # (B, Lq)
+    assert (stops.diff(dim=-1) >= 0).all()  # never back
+    mono.train()
+    mono(feats, mask, tgt)  # expected alignment, with noise, while training
+    expected = mono.decoder.cross_weights()[0, :, 0]
+    assert expected.requires_grad and (expected.sum(-1) <= 1 + 1e-5).all()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "chapters" / "15_listening.ipynb"
+ANSWERS = ROOT / "tests" / "answers" / "15_listening"
+
+
+@functools.cache
+def exercise_cells() -> dict[str, str]:
+    """The notebook's solution and test cells, by grade id (``ex2-tests``)."""
+    cells = json.loads(NOTEBOOK.read_text())["cells"]
+    return {
+        c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"])
+        for c in cells
+        if c["metadata"].get("nbgrader", {}).get("grade_id")
+    }
+
+
+PAGE = """
+import math
+
+import torch
+import xattn
+from xattn import hz_to_mel, mel_to_hz, mel_filterbank
+
+
+def stack_frames(x, mask):  # the page's own copy: another function object
+    return xattn.listen.stack_frames.__wrapped__(x, mask)
+"""
+
+
+def passes(exercise: str, answer: str) -> bool:
+    """Whether an answer passes an exercise's tests, hidden ones included."""
+    namespace: dict = {}
+    exec(PAGE, namespace)
+    exec(answer, namespace)
+    try:
+        exec(exercise_cells()[f"{exercise}-tests"], namespace)
+    except AssertionError:  # a failed check, or xattn.grading.Forbidden
+        return False
+    return True
+
+
+EXERCISES = ["ex1", "ex2", "ex3", "ex4"]
+
+
+@pytest.mark.parametrize("exercise", EXERCISES)
+def test_the_solution_and_the_alternative_pass_and_the_wrong_answer_fails(exercise):
+    assert passes(exercise, exercise_cells()[f"{exercise}-solution"])
+    assert passes(exercise, (ANSWERS / f"{exercise}.alternative.py").read_text())
+    assert not passes(exercise, (ANSWERS / f"{exercise}.wrong.py").read_text())
+
+
+# More wrong answers than the coursework gate's one per exercise (tests/answers holds
+# the shortcuts the tests forbid): the bugs a learner writes, each of which must fail.
+MORE_WRONG = {
+    "ex2 drops an odd last frame": (
+        "ex2",
+        """
+def stack_pairs(x, lengths):
+    b, f, c = x.shape
+    real = torch.arange(f)[None] < lengths[:, None]
+    x = (x * real[..., None])[:, : f // 2 * 2]
+    return x.reshape(b, -1, 2 * c), lengths // 2
+""",
+    ),
+    "ex2 float lengths": (
+        "ex2",
+        """
+def stack_pairs(x, lengths):
+    b, f, c = x.shape
+    real = torch.arange(f)[None] < lengths[:, None]
+    x = x * real[..., None]
+    if f % 2:
+        x = torch.cat([x, x.new_zeros(b, 1, c)], dim=1)
+    return x.reshape(b, -1, 2 * c), torch.ceil(lengths / 2)
+""",
+    ),
+    "ex3 staying put counted as going back": (
+        "ex3",
+        """
+def monotonic_fraction(weights, n_steps):
+    path = weights[:n_steps].argmax(-1)
+    return (path[1:] > path[:-1]).float().mean().item()
+""",
+    ),
+    "ex3 counts every row": (
+        "ex3",
+        """
+def monotonic_fraction(weights, n_steps):
+    path = weights.argmax(-1)
+    return (path[1:] >= path[:-1]).float().mean().item()
+""",
+    ),
+    "ex4 a chunk one frame too wide": (
+        "ex4",
+        """
+def chunk_weights(stops, energies, width):
+    frames = torch.arange(energies.shape[-1])
+    end = stops[..., None]
+    chunk = (frames <= end) & (frames >= end - width) & (end < energies.shape[-1])
+    weights = energies.masked_fill(~chunk, -math.inf).softmax(-1)
+    return torch.nan_to_num(weights, nan=0.0)
+""",
+    ),
+    "ex4 exp without the max": (
+        "ex4",
+        """
+def chunk_weights(stops, energies, width):
+    frames = torch.arange(energies.shape[-1])
+    end = stops[..., None]
+    chunk = (frames <= end) & (frames > end - width) & (end < energies.shape[-1])
+    e = energies.exp() * chunk
+    return torch.nan_to_num(e / e.sum(-1, keepdim=True), nan=0.0)
+""",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(MORE_WRONG))
+def test_more_wrong_answers_lose_marks(name):
+    exercise, answer = MORE_WRONG[name]
+    assert not passes(exercise, answer), name
