@@ -706,7 +706,20 @@ PRUNE = [
     ),
 ]
 
-CASES = REVERSIBLE + ADAPTIVE + PONDER + QUANTIZE + PRUNE
+MEMORY = [
+    (
+        "saved bytes of a tensor",
+        lambda: xattn.saved_tensor_bytes(x8),
+        r"fn must be a function of no arguments",
+    ),
+    (
+        "peak bytes of a result, not of a function",
+        lambda: xattn.peak_tensor_bytes(stack8(x8, x8, x8)),
+        r"fn must be a function of no arguments, got \(tensor",
+    ),
+]
+
+CASES = REVERSIBLE + ADAPTIVE + PONDER + QUANTIZE + PRUNE + MEMORY
 
 
 @pytest.mark.parametrize(
