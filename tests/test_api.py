@@ -175,3 +175,24 @@ def test_the_readme_example_runs():
     assert repr(shown) == (
         "Explorer(1 layer x 8 heads, 3 queries x 5 keys, layout 'tokens')"
     )
+
+
+def test_importing_a_command_line_entry_point_runs_nothing(monkeypatch):
+    """The book's build imports every module (for its docstrings), ``__main__`` too.
+
+    Under ``jupyter-book build .`` an entry point that ran on import would read
+    ``build`` as its command and stop the build.
+    """
+    monkeypatch.setattr(sys, "argv", ["jupyter-book", "build", "."])
+    entry_points = [
+        info.name
+        for info in pkgutil.walk_packages(xattn.__path__, "xattn.")
+        if info.name.endswith(".__main__")
+    ]
+    assert entry_points, (
+        "expected python -m entry points (xattn.train, xattn.coursework)"
+    )
+    for name in entry_points:
+        sys.modules.pop(name, None)
+        importlib.import_module(name)  # a SystemExit here fails the test
+    undocumented_public_names()  # what the build runs: it imports every module

@@ -6,11 +6,9 @@ follow import it from here. Masks are bool, True = may attend.
 
 from xattn.adaptive import (
     AdaptiveDecoder,
-    PonderSeq2Seq,
     geometric_prior,
     halting_layers,
     halting_probabilities,
-    ponder_greedy_decode,
     ponder_loss,
 )
 from xattn.approximate import (
@@ -31,14 +29,7 @@ from xattn.attention import (
     mask_bias,
     masked_softmax,
 )
-from xattn.blocks import (
-    DecoderBlock,
-    EncoderBlock,
-    FeedForward,
-    LearnedPositionalEncoding,
-    SinusoidalPositionalEncoding,
-    sinusoidal_positions,
-)
+from xattn.blocks import DecoderBlock, EncoderBlock, FeedForward
 from xattn.convert import load_torch_multihead_attention, load_torch_transformer
 from xattn.counting import (
     attention_flops,
@@ -55,8 +46,10 @@ from xattn.detection import (
     detection_loss,
     generalized_box_iou,
     hungarian,
+    hungarian_step,
     match_queries,
 )
+from xattn.detection_scores import count_duplicates, precision_recall
 from xattn.explain import (
     adversarial_attention,
     agreement,
@@ -77,14 +70,14 @@ from xattn.explain import (
     trapezoid,
     with_step_weights,
 )
-from xattn.layers import (
-    CrossAttention,
-    MultiHeadCrossAttention,
-    combine_masks,
-    merge_heads,
-    split_heads,
-    use_attention,
+from xattn.heads import combine_masks, merge_heads, split_heads
+from xattn.importance import (
+    attention_layers,
+    head_importance,
+    head_mask_attend,
+    head_masks,
 )
+from xattn.layers import CrossAttention, MultiHeadCrossAttention, use_attention
 from xattn.listen import (
     Listener,
     ListenerConfig,
@@ -108,6 +101,11 @@ from xattn.masks import (
 )
 from xattn.memory import peak_tensor_bytes, saved_tensor_bytes
 from xattn.model import Decoder, Encoder, Seq2Seq, Seq2SeqConfig
+from xattn.monotonic import (
+    MonotonicCrossAttention,
+    monotonic_alignment,
+    monotonic_stops,
+)
 from xattn.online import (
     OnlineAttention,
     block_scores,
@@ -126,17 +124,17 @@ from xattn.perceiver import (
     stack_modalities,
 )
 from xattn.plotting import plot_attention, plot_attention_grid, plot_scores
-from xattn.prune import (
-    PrunedAttention,
-    attention_layers,
-    head_importance,
-    head_mask_attend,
-    head_masks,
-    prune_heads,
+from xattn.ponder import PonderSeq2Seq, ponder_greedy_decode
+from xattn.positions import (
+    LearnedPositionalEncoding,
+    SinusoidalPositionalEncoding,
+    sinusoidal_positions,
 )
+from xattn.prune import PrunedAttention, prune_heads, slice_linear
 from xattn.quantize import (
     Int8Linear,
     dequantize_per_channel,
+    int8_matmul,
     model_bytes,
     quantize_model,
     quantize_per_channel,
@@ -146,7 +144,10 @@ from xattn.reversible import (
     ReversibleEncoderBlock,
     ReversibleFunction,
     ReversibleStack,
+    block_backward,
 )
+from xattn.tasks.bleu import ngram_counts
+from xattn.tasks.grounding import patches_in_box, word_boxes
 from xattn.tasks.scenes import (
     SceneExample,
     SceneObject,
@@ -267,6 +268,8 @@ __all__ = [
     "prune_heads",
     "quantize_model",
     "quantize_per_channel",
+    "int8_matmul",
+    "slice_linear",
     "AdaptiveDecoder",
     "PonderSeq2Seq",
     "geometric_prior",
@@ -278,13 +281,17 @@ __all__ = [
     "ReversibleEncoderBlock",
     "ReversibleFunction",
     "ReversibleStack",
+    "block_backward",
     "Detector",
     "box_area",
     "box_iou",
     "detection_loss",
     "generalized_box_iou",
     "hungarian",
+    "hungarian_step",
     "match_queries",
+    "precision_recall",
+    "count_duplicates",
     "Listener",
     "ListenerConfig",
     "PyramidEncoder",
@@ -296,6 +303,9 @@ __all__ = [
     "monotonic_share",
     "span_hits",
     "stack_frames",
+    "MonotonicCrossAttention",
+    "monotonic_alignment",
+    "monotonic_stops",
     "SceneExample",
     "SceneObject",
     "SceneTask",
@@ -304,6 +314,9 @@ __all__ = [
     "grounding_accuracy",
     "grounding_chance",
     "patch_centres",
+    "patches_in_box",
+    "word_boxes",
+    "ngram_counts",
     "Phone",
     "Speaker",
     "SpeechBatch",
