@@ -4,7 +4,7 @@ DETR (Carion et al. 2020) without the convolutional backbone: Q learned query ve
 go through the chapter-7 decoder, cross-attending to the patch features of
 :class:`xattn.patches.PatchEncoder`; each query then predicts one object's class, or
 "no object", and its box. Training matches the Q predictions to the true objects one
-to one with the Hungarian method (:func:`xattn.matching.hungarian`), so that each
+to one with the Hungarian method (:func:`xattn.hungarian`), so that each
 object is predicted by exactly one query and the others learn to say "no object".
 
 Boxes are ``(x0, y0, x1, y1)`` in pixels throughout (:mod:`xattn.boxes`);

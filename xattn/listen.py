@@ -5,14 +5,14 @@ concatenating adjacent frames and projecting them back to D, as the pyramidal
 encoder of Listen, Attend and Spell (Chan et al., 2016) does; three halvings divide
 the frames by 8, and with them the decoder cross-attention's key and value
 projections, scores and weighted sum (its query and output projections run over the
-target, and do not shrink). The decoder is the book's :class:`xattn.model.Decoder`,
+target, and do not shrink). The decoder is the book's :class:`xattn.Decoder`,
 cross-attending to those frames with soft attention or, with
 ``ListenerConfig(attention="monotonic")``, with hard monotonic attention
 (:mod:`xattn.monotonic`).
 
 How to score a listener lives elsewhere and is re-exported here: the character
-error rate in :mod:`xattn.tasks.transcripts`, the guided-attention loss and the
-alignment scores in :mod:`xattn.alignment`.
+error rate in ``xattn.tasks.transcripts``, the guided-attention loss and the
+alignment scores in ``xattn.alignment``.
 
 Shapes: B batch, F frames (F' after the pyramid), M mel bins, D model width,
 H heads, Lq target length, V vocabulary.
@@ -183,7 +183,7 @@ class PyramidEncoder(nn.Module):
     Each utterance's features are normalized to zero mean and unit variance per mel
     bin over its real frames. Then a linear map to D, and per halving
     :func:`stack_frames` and a linear map from 2D back to D with a GELU. Sinusoidal
-    positions and ``n_encoder_layers`` blocks of :class:`xattn.model.Encoder`
+    positions and ``n_encoder_layers`` blocks of :class:`xattn.Encoder`
     follow, at the reduced rate.
 
     Args:

@@ -37,7 +37,7 @@ from xattn.checks import (
 from xattn.decode import greedy_tokens
 from xattn.model import Seq2Seq
 
-__all__ = ["PonderSeq2Seq", "ponder_greedy_decode"]
+__all__ = ["PonderSeq2Seq", "PonderCache", "ponder_greedy_decode"]
 
 
 def _check_ponder_model(self, base, max_layers, *, from_base=True) -> None:
@@ -111,7 +111,12 @@ def _check_decode_step(self, token, position, src_mask, caches, threshold) -> No
 
 class PonderCache(LayerCache):
     """A layer's cache whose memory keys and values are projected for a sentence
-    only when one of its positions first runs the layer."""
+    only when one of its positions first runs the layer.
+
+    Args:
+        memory: the encoder's output (B, Lk, D), kept to project later.
+        attn: the layer's cross-attention, whose heads set the cache's shape.
+    """
 
     def __init__(self, memory: torch.Tensor, attn: nn.Module):
         b, lk = memory.shape[:2]

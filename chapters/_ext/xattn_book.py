@@ -26,6 +26,7 @@ import inspect
 import json
 import pkgutil
 from pathlib import Path
+from typing import TypeVar
 
 from sphinx.util import logging
 
@@ -141,7 +142,17 @@ def _check_docstrings(app):
 def _unresolved_xattn_reference(app, env, node, contnode):
     target = node.get("reftarget", "")
     if node.get("refdomain") == "py" and target.split(".")[0].lstrip("~") == "xattn":
+        if _is_type_variable(target.lstrip("~")):
+            return None  # a signature's T or F: a type variable has no page
         logger.warning("reference to %s does not resolve", target, location=node)
+
+
+def _is_type_variable(target: str) -> bool:
+    module, _, name = target.rpartition(".")
+    try:
+        return isinstance(getattr(importlib.import_module(module), name), TypeVar)
+    except (ImportError, AttributeError, ValueError):
+        return False
 
 
 def _add_static(app):

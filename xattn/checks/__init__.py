@@ -6,7 +6,7 @@ the wrong thing reads what to change instead of a stack trace from deep inside
 ``einsum``.
 
 A chapter builds the mathematics of a function in the open; the package ships
-that same code, its *core*, with the checks attached by ``@checked(...)``:
+that same code, its *core*, with the checks attached by ``@checked(...)``::
 
     def _check_aggregate(weights, v):      # the rules, in the package only
         check_floating("weights", weights)

@@ -9,7 +9,7 @@ half-open spans, ``name -> ((q0, q1), (k0, k1))``: query (target) positions ``q0
 - :func:`plot_alignment_links` writes the query tokens above the key tokens and joins
   each query span to its key span by a coloured band: bands that cross are reordering.
 - :func:`outline_spans` outlines each pair as a box on an attention map drawn by
-  :func:`~xattn.plotting.plot_attention` (rows = queries, columns = keys), so that a
+  :func:`~xattn.plot_attention` (rows = queries, columns = keys), so that a
   reader sees whether the bright cells fall inside it.
 """
 
@@ -76,7 +76,7 @@ def outline_spans(
     """Outline each aligned pair of spans as a box on an attention map.
 
     Args:
-        ax: an Axes with a map drawn by :func:`~xattn.plotting.plot_attention`
+        ax: an Axes with a map drawn by :func:`~xattn.plot_attention`
             (cell ``(q, k)`` centred at x = k, y = q).
         spans: ``name -> ((q0, q1), (k0, k1))``, half-open: the rows and columns
             the box encloses.

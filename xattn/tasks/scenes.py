@@ -19,7 +19,7 @@ can score where a model looks (:mod:`xattn.tasks.grounding`) and what it detects
 
 Splits are by layout (the objects' shapes, colours, positions and sizes): a hash of
 the layout puts it in train, validation or test, so no layout of the test set ever
-appears in training. :func:`xattn.tasks.bleu.bleu` scores generated captions against
+appears in training. :func:`xattn.bleu` scores generated captions against
 the truth.
 """
 

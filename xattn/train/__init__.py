@@ -16,14 +16,19 @@ resuming), ``_loop`` (the loop and its validation) and ``_cli`` (the presets
 and the command line).
 """
 
+from xattn.train import _cli
 from xattn.train._checkpoints import (
     load_checkpoint,
     model_from_checkpoint,
     save_checkpoint,
 )
-from xattn.train._cli import PRESETS, main
+from xattn.train._cli import main
 from xattn.train._config import History, TrainConfig, lr_factor
 from xattn.train._loop import evaluate, train
+
+#: name -> (Seq2SeqConfig settings, TrainConfig settings): a model size and a
+#: training length for ``python -m xattn.train --preset``; chapter 8 explains them.
+PRESETS = _cli.PRESETS
 
 __all__ = [
     "TrainConfig",
