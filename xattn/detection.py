@@ -72,8 +72,9 @@ class Detector(nn.Module):
             ``cfg.n_layers``.
         causal: mask the queries' self-attention as a text decoder's is (query i
             sees queries 0 .. i only). DETR's is not masked: every query sees every
-            other one, in every layer, which is what lets a query that another has
-            already claimed an object say "no object" instead of copying it.
+            other one, in every layer, which can let a query whose object another
+            has already claimed say "no object" instead of copying it (it does not
+            guarantee it: chapter 14's set detector still predicts duplicates).
 
     Shapes:
         images (B, 3, H, W) -> logits (B, Q, C + 1), boxes (B, Q, 4) in pixels

@@ -299,9 +299,9 @@ class Listener(nn.Module):
 
     With ``cfg.attention == "monotonic"`` every decoder block's cross-attention
     is a :class:`xattn.MonotonicCrossAttention` with one head, as Raffel et al.'s
-    (several heads that each stop on their own train worse here), which starts
-    from the projections the soft one would have had: the same seed builds the
-    same model either way, but for how the weights are made.
+    (the soft one has ``cfg.n_heads``), which starts from the projections the
+    soft one would have had: the same seed builds the same model either way, but
+    for the number of heads and how the weights are made.
 
     Args:
         cfg: the sizes of both halves, from :class:`ListenerConfig`.

@@ -5,8 +5,10 @@ of ``xattn.train.PRESETS``, on a CPU with one thread and the CPU settings under
 which the tests run the chapters (``conftest.py``): chapter 8 trains
 ``"date-cpu"`` in the open and checks that it matches the shipped one, and scores it
 beside ``"date-cpu-seed1"`` and ``"date-cpu-seed2"`` (seeds 1 and 2); chapter 9
-starts from ``"date-cpu-300"``, the same model stopped early; the later chapters
-load ``"date-cpu"`` to swap their own attention into it. Regenerate them with
+starts from ``"date-cpu-300"``, a separate 300-step run of chapter 8's recipe (its
+warm-up and cosine decay fitted into 300 steps, not the 800-step run cut short);
+the later chapters load ``"date-cpu"`` to swap their own attention into it.
+Regenerate them with
 
     make pretrained     # retrain every run under the tests' settings, rewrite the files
 
