@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from xattn.grading import Forbidden
+
 ROOT = Path(__file__).resolve().parents[1]
 SETUP = "import numpy as np\nimport torch\nimport xattn\n"
 
@@ -30,16 +32,16 @@ def exercise_cells(stem: str) -> dict[str, str]:
     }
 
 
-def passes(stem: str, exercise: str, answer: str) -> bool:
-    """Whether an answer passes the exercise's tests (a Forbidden is an assertion)."""
+def failure(stem: str, exercise: str, answer: str) -> AssertionError | None:
+    """The failed check (a Forbidden is one) of the exercise's tests; None: passes."""
     namespace: dict = {}
     exec(SETUP, namespace)
     exec(answer, namespace)
     try:
         exec(exercise_cells(stem)[f"{exercise}-tests"], namespace)
-    except AssertionError:
-        return False
-    return True
+    except AssertionError as error:
+        return error
+    return None
 
 
 BREAKS_THE_RULE = {
@@ -52,13 +54,34 @@ def attend_one(query, k, v):
     return torch.einsum("l,ld->d", torch.softmax(scores, dim=0), v)
 """,
     ),
+    "4.1 with torch.functional.einsum": (
+        "04_aggregation",
+        "ex1",
+        """
+import torch.functional
+
+
+def attend_one(query, k, v):
+    scores = torch.functional.einsum("d,ld->l", query, k) / query.shape[-1] ** 0.5
+    return torch.softmax(scores, dim=0) @ v
+""",
+    ),
+    "4.1 with numpy's einsum": (
+        "04_aggregation",
+        "ex1",
+        """
+def attend_one(query, k, v):
+    scores = np.einsum("d,ld->l", query.numpy(), k.numpy()) / query.shape[-1] ** 0.5
+    return torch.softmax(torch.from_numpy(scores), dim=0).to(v.dtype) @ v
+""",
+    ),
 }
 
 
 @pytest.mark.parametrize("name", list(BREAKS_THE_RULE))
 def test_an_answer_that_breaks_the_stated_rule_fails(name):
     stem, exercise, answer = BREAKS_THE_RULE[name]
-    assert not passes(stem, exercise, answer), name
+    assert isinstance(failure(stem, exercise, answer), Forbidden), name
 
 
 @pytest.mark.parametrize("name", list(BREAKS_THE_RULE))
@@ -66,5 +89,5 @@ def test_the_solution_and_the_alternative_still_pass(name):
     stem, exercise, _ = BREAKS_THE_RULE[name]
     solution = exercise_cells(stem)[f"{exercise}-solution"]
     alternative = ROOT / "tests" / "answers" / stem / f"{exercise}.alternative.py"
-    assert passes(stem, exercise, solution)
-    assert passes(stem, exercise, alternative.read_text())
+    assert failure(stem, exercise, solution) is None
+    assert failure(stem, exercise, alternative.read_text()) is None
