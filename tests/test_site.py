@@ -7,9 +7,10 @@ rendered math (no raw TeX), load every image, show no error output, and have
 no code block that scrolls sideways in a 1280-px-wide window. No page of
 either site may show a line of a hidden test; the student site shows no
 solution, and the reader site has every solution, collapsed. With
-``XATTN_SCREENSHOTS=1`` a full-page screenshot of each page goes to
-``_build/screenshots/`` (for a person to look through; nothing reads them, and
-they cost more than the checks: 4 s for a chapter, 14 s for the API page).
+``XATTN_SCREENSHOTS=1`` a full-page screenshot of each page, and one of the first
+explorer on each page that has one, go to ``_build/screenshots/`` (for a person to
+look through; nothing reads them, and they cost more than the checks: 4 s for a
+chapter, 14 s for the API page).
 
 Needs both sites built (the test command builds them). Where no Chromium is
 installed the tests are skipped with a hint; under CI (``CI`` set) they fail
