@@ -166,6 +166,26 @@ SCROLLING = """() => Array.from(document.querySelectorAll('article pre'))
         .reduce((a, l) => l.length > a.length ? l : a, ''))"""
 
 
+def load_quietly(tab, url: str) -> None:
+    """Open a page and wait until its network has been quiet for half a second.
+
+    Once in a full run on a loaded 2-core machine (one load of 72), the network of a
+    page that loads in 2 s did not fall quiet within 30 s; the same page loads at
+    once when opened again. A page gets a second try, and fails if it stalls twice.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in (1, 2):
+        response = tab.goto(url, wait_until="load")
+        assert response is not None and response.status == 200, f"{url} did not load"
+        try:
+            tab.wait_for_load_state("networkidle", timeout=30_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+
+
 @pytest.mark.parametrize("site", list(SITES))
 @pytest.mark.parametrize("page", toc_pages())
 def test_page_renders_offline(site, page, servers, browser):
@@ -188,9 +208,7 @@ def test_page_renders_offline(site, page, servers, browser):
         lambda m: console_errors.append(m.text) if m.type == "error" else None,
     )
     tab.on("pageerror", lambda e: console_errors.append(str(e)))
-    response = tab.goto(url, wait_until="load")
-    assert response is not None and response.status == 200, f"{url} did not load"
-    tab.wait_for_load_state("networkidle")
+    load_quietly(tab, url)
 
     has_math = tab.evaluate("document.querySelectorAll('.math').length") > 0
     if has_math:
