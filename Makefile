@@ -59,8 +59,8 @@ feedback: $(STAMP)
 	$(BIN)/python -m xattn.coursework feedback --course $(COURSE) $(if $(ONLY),--only $(ONLY))
 
 # Speed measurements (not tests): attention layers, training steps, convergence, decoding caches,
-# blockwise and approximate attention, reversible layers, int8 and pruned models, and the
-# chapters that train on scenes and speech, run with two threads.
+# blockwise and approximate attention, reversible layers, int8 and pruned models, the
+# chapters that train on scenes and speech, run with two threads, and grading a submission.
 bench: $(STAMP)
 	$(BIN)/python bench/attention.py
 	$(BIN)/python bench/train.py
@@ -69,6 +69,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/reversible.py
 	$(BIN)/python bench/compression.py
 	$(BIN)/python bench/chapter_training.py --threads 2
+	$(BIN)/python bench/grading.py
 
 # Maintainers: re-resolve every pin after changing pyproject.toml.
 lock:
