@@ -175,6 +175,10 @@ def load_quietly(tab, url: str) -> None:
     """
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+    pending: set[str] = set()
+    tab.on("request", lambda r: pending.add(r.url))
+    tab.on("requestfinished", lambda r: pending.discard(r.url))
+    tab.on("requestfailed", lambda r: pending.discard(r.url))
     for attempt in (1, 2):
         response = tab.goto(url, wait_until="load")
         assert response is not None and response.status == 200, f"{url} did not load"
@@ -182,8 +186,11 @@ def load_quietly(tab, url: str) -> None:
             tab.wait_for_load_state("networkidle", timeout=30_000)
             return
         except PlaywrightTimeout:
+            print(f"{url}: still loading after 30 s: {sorted(pending)}")
             if attempt == 2:
-                raise
+                raise AssertionError(
+                    f"{url}: still loading after 30 s, twice: {sorted(pending)}"
+                ) from None
 
 
 @pytest.mark.parametrize("site", list(SITES))
