@@ -38,13 +38,16 @@ def main(stems: list[str]) -> int:
             coursework.submit(course, "someone", notebook)
             started = time.perf_counter()
             failed = coursework.autograde(
-                course, coursework.assignment_id(notebook), student="someone"
+                course,
+                coursework.assignment_id(notebook),
+                student="someone",
+                notebook=notebook.stem,
             )
             seconds = time.perf_counter() - started
             (row,) = coursework.grades_table(course, [notebook])
         score = f"{row['score']} of {row['max_score']}"
         print(f"{notebook.stem:25s} {seconds:7.1f}  {score}")
-        if failed or row["score"] != row["max_score"]:
+        if failed or row["status"] != "graded" or row["score"] != row["max_score"]:
             print(f"{notebook.stem}: not graded to full marks: {row}")
             return 1
     return 0
