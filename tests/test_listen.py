@@ -2,11 +2,11 @@
 
 import functools
 import itertools
-import json
 from pathlib import Path
 
 import pytest
 import torch
+from test_exercise_rules import exercise_cells as chapter_exercise_cells
 from torch.utils.flop_counter import FlopCounterMode
 
 import xattn
@@ -254,19 +254,12 @@ def test_a_monotonic_listener_differs_from_the_soft_one_only_in_its_weights():
 
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK = ROOT / "chapters" / "15_listening.ipynb"
 ANSWERS = ROOT / "tests" / "answers" / "15_listening"
 
 
-@functools.cache
 def exercise_cells() -> dict[str, str]:
-    """The notebook's solution and test cells, by grade id (``ex2-tests``)."""
-    cells = json.loads(NOTEBOOK.read_text())["cells"]
-    return {
-        c["metadata"]["nbgrader"]["grade_id"]: "".join(c["source"])
-        for c in cells
-        if c["metadata"].get("nbgrader", {}).get("grade_id")
-    }
+    """Chapter 15's solution and test cells, by grade id (``ex2-tests``)."""
+    return chapter_exercise_cells("15_listening")
 
 
 PAGE = """
